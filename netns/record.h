@@ -1,0 +1,52 @@
+// What one scenario run leaves for the harness: observations (data, never
+// verdicts), the effective sysctls, and evidence files, in one directory.
+//
+//   <dir>/observations.json   {"scenario", "variant", "observations", "sysctls",
+//                              "evidence": [{"kind", "path", "namespace", "description"}],
+//                              "skipped": reason-or-null}
+//   <dir>/<capture>.pcap      evidence named by the scenario
+//
+// The file is written when the record ends, so a scenario that throws half-way
+// still leaves what it saw.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "netns/capture.h"
+#include "netns/sysctl.h"
+
+namespace tcprepro {
+
+class ScenarioRecord {
+ public:
+  ScenarioRecord(std::filesystem::path dir, std::string scenario, nlohmann::json variant);
+  ~ScenarioRecord();
+  ScenarioRecord(const ScenarioRecord&) = delete;
+  ScenarioRecord& operator=(const ScenarioRecord&) = delete;
+
+  const std::filesystem::path& dir() const { return dir_; }
+  // Where to put an evidence file of that name.
+  std::filesystem::path EvidencePath(const std::string& file) const { return dir_ / file; }
+
+  void Observe(const std::string& key, nlohmann::json value) { observations_[key] = std::move(value); }
+  void NoteSysctl(const SysctlGuard& guard) { sysctls_[guard.key()] = guard.effective(); }
+  void NoteSysctl(const std::string& key, const std::string& value) { sysctls_[key] = value; }
+  void AddCapture(const PacketCapture& capture, const std::string& description);
+  // Records why the scenario cannot run here, and returns the reason for GTEST_SKIP().
+  const std::string& Skip(std::string reason);
+
+  void Write() const;
+
+ private:
+  std::filesystem::path dir_;
+  nlohmann::json document_;
+  nlohmann::json observations_ = nlohmann::json::object();
+  nlohmann::json sysctls_ = nlohmann::json::object();
+  nlohmann::json evidence_ = nlohmann::json::array();
+  std::string skipped_;
+};
+
+}  // namespace tcprepro

@@ -1,0 +1,52 @@
+// TCP sockets as the scenarios drive them, and what can be observed of them:
+// addresses, state (TCP_INFO), errno as data.
+#pragma once
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+#include "netns/unique_fd.h"
+
+namespace tcprepro {
+
+enum class Family { kIpv4, kIpv6 };
+std::string FamilyName(Family family);  // "ipv4" / "ipv6"
+
+struct Endpoint {
+  std::string ip;  // numeric: "127.0.0.1", "::1"
+  uint16_t port = 0;
+
+  Family family() const;
+  // "127.0.0.1:40000", "[::1]:40000"
+  std::string ToString() const;
+  bool operator==(const Endpoint&) const = default;
+};
+
+// A blocking TCP socket of `family` in the calling thread's namespace.
+UniqueFd TcpSocket(Family family);
+
+// The errno of the call, 0 on success: outcomes the kernel chooses are data.
+int BindErrno(int fd, const Endpoint& local);
+int ConnectErrno(int fd, const Endpoint& remote);
+int ListenErrno(int fd, int backlog = 16);
+
+void SetIntOption(int fd, int level, int name, int value, const char* what);
+void SetReuseAddr(int fd);
+// close() then sends RST and skips TIME_WAIT (SO_LINGER with a zero timeout).
+void SetAbortiveClose(int fd);
+// Bounds how long a blocking send/recv/connect may take, so a story cannot hang.
+void SetIoTimeout(int fd, int millis);
+
+Endpoint LocalEndpoint(int fd);
+Endpoint PeerEndpoint(int fd);  // {"", 0} when not connected
+
+struct tcp_info TcpInfo(int fd);
+// "ESTABLISHED", "SYN_SENT", "TIME_WAIT", ...
+std::string TcpStateName(uint8_t state);
+std::string TcpState(int fd);
+
+}  // namespace tcprepro
