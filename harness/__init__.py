@@ -1,0 +1,1 @@
+"""tcprepro harness: runs case programs on a target, judges observations per kernel."""

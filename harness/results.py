@@ -1,0 +1,61 @@
+"""Builds results.json (the contract documented in harness/RESULTS.md)."""
+from __future__ import annotations
+
+import collections
+import json
+import pathlib
+
+from harness import cases, judge, kernel
+
+SCHEMA = "tcprepro-results/1"
+
+
+def _relative(path: pathlib.Path, base: pathlib.Path) -> str:
+    return str(path.relative_to(base))
+
+
+def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: pathlib.Path) -> dict:
+    scenario = raw.test.scenario
+    record = raw.record
+    observations = record.get("observations", {}) if raw.outcome == "passed" else {}
+    evidence = [
+        {**item, "path": _relative(raw.evidence_dir / item["path"], target_dir)}
+        for item in record.get("evidence", [])
+    ]
+    return {
+        "id": raw.test.id,
+        "scenario": scenario.id,
+        "family": scenario.family,
+        "title": scenario.title,
+        "variant": record.get("variant") or {"name": raw.test.variant_name},
+        "outcome": raw.outcome,
+        "reason": raw.reason,
+        "duration_seconds": raw.duration_seconds,
+        "impairment_backend": record.get("impairment_backend"),
+        "observations": observations,
+        "key_observations": scenario.key_observations,
+        "sysctls": record.get("sysctls", {}),
+        "evidence": evidence,
+        "claim": judge.judge_claim(scenario, observations),
+        "expectation": judge.judge_expectation(scenario, observations, version),
+        "log": _relative(raw.log, target_dir),
+    }
+
+
+def summarise(entries: list[dict]) -> dict:
+    outcomes = collections.Counter(e["outcome"] for e in entries)
+    verdicts = collections.Counter(e["expectation"]["verdict"] for e in entries)
+    return {
+        "total": len(entries),
+        "passed": outcomes["passed"], "skipped": outcomes["skipped"], "error": outcomes["error"],
+        "as_expected": verdicts["as_expected"], "unexpected": verdicts["unexpected"],
+        "new_behaviour": verdicts["new_behaviour"], "no_expectation": verdicts["none"],
+    }
+
+
+def write(target_dir: pathlib.Path, run: dict, target: dict, entries: list[dict]) -> pathlib.Path:
+    document = {"schema": SCHEMA, "run": run, "target": target, "summary": summarise(entries),
+                "results": entries}
+    path = target_dir / "results.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path

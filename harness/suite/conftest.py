@@ -1,0 +1,94 @@
+"""pytest plugin that runs the scenarios on one target.
+
+Collection makes one item per case test (ids are the GoogleTest names, so
+`-k ipv6_veth` or `-k S1a` select as expected). Before the first item runs,
+every selected case test is executed, in parallel, on the target; each item
+then reports its result's verdict as a pytest outcome:
+
+    as expected          -> passed
+    unexpected / error   -> failed (with the mismatches or the reason)
+    skipped              -> skipped (with the reason)
+    new behaviour        -> xfail   (not a pass: the kernel is newer than the catalogue)
+
+At the end, results.json is written for the target.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import json
+import os
+import pathlib
+
+import pytest
+
+from harness import cases, catalogue, kernel, results, targets
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("tcprepro")
+    group.addoption("--tcprepro-out", type=pathlib.Path, help="directory for results.json and evidence")
+    group.addoption("--tcprepro-build", type=pathlib.Path, help="CMake build directory with the case programs")
+    group.addoption("--tcprepro-jobs", type=int, default=os.cpu_count() or 1)
+    group.addoption("--tcprepro-target", default="host")
+    group.addoption("--tcprepro-run", default=None, help="JSON of the run block (set by ./tcprepro)")
+
+
+class ScenarioRun:
+    """State of one run on one target, shared by the hooks and the fixture."""
+
+    def __init__(self, config):
+        self.out: pathlib.Path = config.getoption("--tcprepro-out")
+        self.build: pathlib.Path = config.getoption("--tcprepro-build")
+        self.jobs: int = config.getoption("--tcprepro-jobs")
+        self.target = targets.make(config.getoption("--tcprepro-target"))
+        self.families = catalogue.load()
+        self.tests = cases.discover(self.families, self.build)
+        self.entries: dict[str, dict] = {}
+        self.started = datetime.datetime.now(datetime.timezone.utc)
+
+    def execute(self, selected: list[cases.CaseTest]) -> None:
+        version = self.target.kernel.upstream
+        evidence_root = self.out / "evidence"
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs) as pool:
+            for raw in pool.map(lambda t: self.target.run_test(t, evidence_root), selected):
+                self.entries[raw.test.id] = results.result_entry(raw, version, self.out)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    if config.getoption("--tcprepro-out") is not None:
+        config.stash[_RUN] = ScenarioRun(config)
+
+
+_RUN = pytest.StashKey[ScenarioRun]()
+
+
+def pytest_generate_tests(metafunc):
+    if "case" in metafunc.fixturenames:
+        tests = metafunc.config.stash[_RUN].tests
+        metafunc.parametrize("case", tests, ids=[t.id for t in tests])
+
+
+@pytest.fixture(scope="session")
+def executed(request) -> dict[str, dict]:
+    run = request.config.stash[_RUN]
+    selected = [item.callspec.params["case"] for item in request.session.items]
+    run.execute(selected)
+    return run.entries
+
+
+def pytest_sessionfinish(session, exitstatus):
+    run = session.config.stash.get(_RUN, None)
+    if run is None or not run.entries:
+        return
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    block = json.loads(session.config.getoption("--tcprepro-run") or "{}")
+    block.update({
+        "started": run.started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "wall_seconds": round((finished - run.started).total_seconds(), 2),
+        "jobs": run.jobs,
+    })
+    ordered = [run.entries[t.id] for t in run.tests if t.id in run.entries]
+    results.write(run.out, block, run.target.describe(), ordered)

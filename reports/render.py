@@ -1,0 +1,82 @@
+"""Render the view model through the jinja2 templates into report.html and report.md."""
+
+import re
+from pathlib import Path
+
+import jinja2
+
+from .load import load_result_sets
+from .model import build_report
+
+TEMPLATES = Path(__file__).parent / "templates"
+OUTPUTS = {"html": "report.html", "md": "report.md"}
+
+# Verdict and outcome values to the four colours; anything unknown stays grey.
+TONES = {
+    "passed": "good", "skipped": "muted", "error": "bad",
+    "holds": "good", "refuted": "warn", "unknown": "muted",
+    "as_expected": "good", "unexpected": "bad", "new_behaviour": "warn", "none": "muted",
+}
+EMOJI = {"good": "🟢", "warn": "🟡", "bad": "🔴", "muted": "⚪"}
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+
+
+def render_report(result_dirs: list[Path], out_dir: Path) -> dict[str, Path]:
+    """Write report.html and report.md into out_dir for every results.json under result_dirs.
+
+    Returns {"html": path, "md": path}. Raises ReportInputError for unusable inputs.
+    """
+    out_dir = Path(out_dir)
+    report = build_report(load_result_sets([Path(d) for d in result_dirs]), out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    env = _environment()
+    written = {}
+    for kind, name in OUTPUTS.items():
+        path = out_dir / name
+        path.write_text(env.get_template(f"{name}.j2").render(report=report), encoding="utf-8")
+        written[kind] = path
+    return written
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(tone=tone, words=words, md=md_text, md_code=md_code, md_dot=md_dot, md_badge=md_badge)
+    return env
+
+
+def tone(value: str) -> str:
+    return TONES.get(value, "muted")
+
+
+def words(value: str) -> str:
+    """'new_behaviour' as 'new behaviour'."""
+    return value.replace("_", " ")
+
+
+def md_text(value) -> str:
+    """Plain text that stays plain inside a Markdown table cell."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def md_code(value) -> str:
+    """A Markdown code span that survives backticks and pipes in the value."""
+    text = " ".join(str(value).split()).replace("|", "\\|")
+    fence = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def md_dot(value: str) -> str:
+    """A coloured circle standing in for the HTML badge colour."""
+    return EMOJI[tone(value)]
+
+
+def md_badge(value: str) -> str:
+    return f"{md_dot(value)} {words(value)}"

@@ -1,0 +1,152 @@
+import re
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from reports import render_report
+from reports.values import short_text
+
+from .builders import COMMIT, SCRIPT, result, standard_results, write_target
+
+S1A = "S1_SelfConnect.S1a_Explicit/ipv4_loopback"
+CHANGED_S1A = dict(
+    observations={"connect_errno": "111", "local_equals_peer": True, "rtt_ms": list(range(10)), "banner": SCRIPT},
+    claim="refuted",
+)
+
+
+def render(tmp_path: Path, *dirs: Path) -> tuple[str, str, Path]:
+    out = tmp_path / "report"
+    written = render_report(list(dirs), out)
+    assert written == {"html": out / "report.html", "md": out / "report.md"}
+    return written["html"].read_text(), written["md"].read_text(), out
+
+
+@pytest.fixture
+def one_kernel(tmp_path):
+    return render(tmp_path, write_target(tmp_path / "run", "host", "6.6.0", standard_results()))
+
+
+@pytest.fixture
+def two_kernels(tmp_path):
+    run = tmp_path / "run"
+    write_target(run, "new", "6.12.3", standard_results(**CHANGED_S1A))
+    write_target(run, "old", "6.6.0", standard_results())
+    return render(tmp_path, run)
+
+
+def test_every_result_id_appears_in_both_reports(one_kernel):
+    html, md, _ = one_kernel
+    for item in standard_results():
+        assert item["id"] in html
+        assert item["id"] in md
+
+
+def test_verdicts_carry_their_colour_class(one_kernel):
+    html, md, _ = one_kernel
+    for badge in ('class="badge good">passed', 'class="badge muted">skipped', 'class="badge bad">error',
+                  'class="badge good claim">holds', 'class="badge warn claim">refuted',
+                  'class="badge good">as expected', 'class="badge bad">unexpected', 'class="badge muted">none'):
+        assert badge in html
+    assert "🔴 unexpected" in md and "🟢 as expected" in md
+
+
+def test_header_names_run_revision_and_kernel(one_kernel):
+    html, md, _ = one_kernel
+    for text in ("20261122-030501", "2026-11-22 03:05 UTC", "v0.1-3-gabcdef0", "6.6.0-test"):
+        assert text in html and text in md
+
+
+def test_evidence_links_are_relative_and_resolve(two_kernels):
+    html, md, out = two_kernels
+    hrefs = re.findall(r'href="([^"#][^"]*)"', html) + re.findall(r"\]\(([^)]+)\)", md)
+    assert len(set(hrefs)) == 2 * 4 * 2  # kernels × results × (pcap, log)
+    for href in hrefs:
+        assert not href.startswith("/") and "://" not in href
+        assert (out / unquote(href)).is_file(), href
+
+
+def test_links_to_awkward_paths_are_percent_encoded(tmp_path):
+    target = write_target(tmp_path / "run", "host", "6.6.0", [result("S9 odd#id/(x)", "S9a")])
+    html, md, out = render(tmp_path, target)
+    href = "../run/host/evidence/S9%20odd%23id/%28x%29/client.pcap"
+    assert f'href="{href}"' in html and f"]({href})" in md
+    assert (out / unquote(href)).is_file()
+
+
+def test_missing_evidence_is_marked_not_linked(tmp_path):
+    target = write_target(tmp_path / "run", "host", "6.6.0", standard_results(), make_evidence=False)
+    html, md, _ = render(tmp_path, target)
+    assert "<a href=\"../" not in html
+    assert "pcap client (missing)" in html and "~~pcap client~~ (missing)" in md
+
+
+def test_one_kernel_highlights_nothing(one_kernel):
+    html, md, _ = one_kernel
+    assert 'class="differs"' not in html and "◆" not in md
+
+
+def test_identical_kernels_highlight_nothing(tmp_path):
+    run = tmp_path / "run"
+    write_target(run, "a", "6.6.0", standard_results())
+    write_target(run, "b", "6.12.3", standard_results())
+    html, md, _ = render(tmp_path, run)
+    assert 'class="differs"' not in html and "◆" not in md
+
+
+def test_a_skip_on_one_kernel_is_not_a_difference(tmp_path):
+    run = tmp_path / "run"
+    write_target(run, "a", "6.6.0", standard_results())
+    write_target(run, "b", "6.12.3", [result(S1A, "S1a", "skipped", reason="no ipv6")])
+    html, _, _ = render(tmp_path, run)
+    assert 'class="differs"' not in html
+    assert "not run on this kernel" in html
+
+
+def test_differing_row_is_highlighted_with_its_source(two_kernels):
+    html, md, _ = two_kernels
+    assert re.findall(r'<tr id="row-([^"]+)" class="differs">', html) == ["r-S1-SelfConnect-S1a-Explicit-ipv4-loopback"]
+    assert "differs: claim verdict, connect_errno" in html
+    assert html.count('<li class="diff" title="connect_errno=') == 2
+    assert '<li class="diff" title="rtt_ms=' not in html  # equal arrays are not a difference
+    assert html.index("old<br>") < html.index("new<br>")  # oldest kernel first
+    assert "◆ **S1a**" in md and "**`connect_errno=111`**" in md
+    assert COMMIT.split()[0] in md and COMMIT.split()[0] in html.split("<h2>Details</h2>")[0]
+
+
+def test_observation_strings_are_escaped(one_kernel):
+    html, md, _ = one_kernel
+    assert SCRIPT not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert f"`banner={SCRIPT}`" in md  # a code span shows it literally
+
+
+def test_details_list_mismatches_sysctls_and_claim(one_kernel):
+    html, md, _ = one_kernel
+    details = html.split("<h2>Details</h2>")[1]
+    assert '<td class="mono">challenge_ack_delta</td><td class="mono">0</td><td class="mono">1</td>' in details
+    assert "net.ipv4.ip_local_port_range" in details and "claim of S2b" in details
+    assert "| `S2_Rst.S2b_Challenge/ipv6` | host | `challenge_ack_delta` | `0` | `1` |" in md
+
+
+def test_target_dir_and_run_dir_are_both_accepted(tmp_path):
+    run = tmp_path / "run"
+    old = write_target(run, "old", "6.6.0", standard_results())
+    write_target(run, "new", "6.12.3", standard_results())
+    html, _, _ = render(tmp_path, old, run)  # old is found twice and reported once
+    assert html.count('<tr class="group">') == 3
+    assert html.count("<h4>old") == 4 and html.count("<h4>new") == 4
+
+
+def test_long_arrays_and_strings_are_shortened():
+    assert short_text(list(range(10))) == "[0, 1, 2, …, 8, 9] (10 items)"
+    assert short_text([1, 2]) == "[1, 2]"
+    assert short_text("x" * 100).endswith("…") and len(short_text("x" * 100)) == 60
+    assert short_text(True) == "true" and short_text(None) == "null"
+
+
+def test_markdown_table_rows_stay_on_one_line(two_kernels):
+    _, md, _ = two_kernels
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "S1a" in line]
+    assert len(rows) == 1 and rows[0].count(" | ") >= 3
