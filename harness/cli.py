@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -58,6 +59,7 @@ def cmd_run(args) -> int:
     if (out / "report.html").exists() or any(out.glob("*/results.json")):
         raise UsageError(f"--out {out} already holds results; choose another directory")
     _ensure_built(args.build_dir)
+    created = not out.exists()
 
     import pytest
     worst = 0
@@ -78,6 +80,8 @@ def cmd_run(args) -> int:
             pytest_args += ["-k", args.k]
         code = pytest.main(pytest_args)
         if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+            if created:
+                shutil.rmtree(out)
             raise UsageError(f"-k {args.k!r} selects no scenario; `./tcprepro list` shows them")
         if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             return int(code)

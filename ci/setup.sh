@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs every dependency from Debian packages (only what is missing) and
+# builds the case programs. Idempotent: a second run installs nothing and
+# rebuilds only what changed. Run as root on Debian 12 (bookworm) or later.
+set -eu
+cd "$(dirname "$0")/.."
+
+packages="
+  cmake g++ make pkg-config
+  googletest libgtest-dev nlohmann-json3-dev libpcap-dev
+  iproute2 iptables nftables util-linux
+  python3-pytest python3-jinja2
+"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "ci/setup.sh: error: run as root (it installs Debian packages; the suite needs namespaces)" >&2
+  exit 2
+fi
+
+missing=""
+for p in $packages; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "ci/setup.sh: installing:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j "$(nproc)" >/dev/null
+echo "ci/setup.sh: ready (build in build/)"

@@ -1,0 +1,38 @@
+#!/bin/sh
+# The project's tests: sets up (ci/setup.sh), then runs the lab and case
+# programs under CTest, the harness and report unit tests under pytest, and an
+# end-to-end `./tcprepro run`. Fails if any of them fails, or if the host's
+# own network namespace differs afterwards from before.
+set -eu
+cd "$(dirname "$0")/.."
+ci/setup.sh
+
+host_state() {
+  ip -o link show | sed 's/ qlen [0-9]*//'
+  tc qdisc show
+  iptables-legacy-save 2>/dev/null | grep -v '^#' || true
+  iptables-nft-save 2>/dev/null | grep -v '^#' || true
+  nft list ruleset 2>/dev/null || true
+  ip netns list
+  sysctl -a 2>/dev/null | grep -E '^net\.(ipv4\.(ip_local|tcp_)|core\.somaxconn)' || true
+}
+before=$(mktemp) after=$(mktemp) e2e=$(mktemp -d)
+trap 'rm -rf "$before" "$after" "$e2e"' EXIT
+host_state >"$before"
+
+echo "== lab and case programs (ctest)"
+(cd build && ctest --output-on-failure -j "$(nproc)")
+
+echo "== harness and reports (pytest)"
+/usr/bin/python3 -m pytest -q -p no:cacheprovider harness/tests reports/tests
+
+echo "== end to end: ./tcprepro run"
+./tcprepro run --out "$e2e/run"
+test -s "$e2e/run/report.html"
+
+host_state >"$after"
+if ! diff -u "$before" "$after"; then
+  echo "ci/test.sh: FAILED: the host's network namespace changed during the tests (diff above)" >&2
+  exit 1
+fi
+echo "ci/test.sh: all tests passed; host namespace unchanged"

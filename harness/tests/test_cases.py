@@ -1,0 +1,88 @@
+import pathlib
+
+import pytest
+
+from harness import cases, catalogue, kernel, results
+
+FAKE = pathlib.Path(__file__).parent / "fake_case.py"
+SCENARIO = catalogue.Scenario(
+    id="X", test="X_Test", family="S9", title="fake", claim="c", claim_holds_when={"connected": True},
+    key_observations=["connected"], expectations=[catalogue.Expectation(">=3.6", {"connected": True}, "src")],
+    known_through=(7, 2))
+
+
+def run(mode, tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", mode)
+    test = cases.CaseTest("S9/Fake.X_Test/ipv4_loopback", FAKE, SCENARIO, "ipv4_loopback")
+    return cases.run_test(test, tmp_path / "evidence")
+
+
+def test_discover_maps_gtest_names_to_scenarios(tmp_path):
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "fake").symlink_to(FAKE)
+    family = catalogue.Family("S9", "Fake", "fake", {"X": SCENARIO})
+    tests = cases.discover([family], tmp_path)
+    assert [(t.id, t.variant_name) for t in tests] == [
+        ("S9/Fake.X_Test/ipv4_loopback", "ipv4_loopback"), ("S9/Fake.X_Test/ipv6_veth", "ipv6_veth")]
+
+
+def test_a_test_without_a_scenario_is_an_error(tmp_path):
+    (tmp_path / "cases").mkdir()
+    (tmp_path / "cases" / "fake").symlink_to(FAKE)
+    family = catalogue.Family("S9", "Fake", "fake", {})
+    with pytest.raises(cases.CaseError, match="has no scenario in the catalogue"):
+        cases.discover([family], tmp_path)
+
+
+def test_missing_program_says_to_build(tmp_path):
+    with pytest.raises(cases.CaseError, match="ci/setup.sh"):
+        cases.list_gtest_names(tmp_path / "nope")
+
+
+def test_passed_result_is_judged_with_relative_evidence(tmp_path, monkeypatch):
+    raw = run("pass", tmp_path, monkeypatch)
+    assert (raw.outcome, raw.reason) == ("passed", None)
+    entry = results.result_entry(raw, (6, 18, 44), tmp_path)
+    assert entry["claim"]["verdict"] == "holds"
+    assert entry["expectation"]["verdict"] == "as_expected"
+    assert entry["evidence"][0]["path"] == "evidence/S9_Fake.X_Test_ipv4_loopback/host.pcap"
+    assert (tmp_path / entry["evidence"][0]["path"]).exists()
+
+
+def test_skip_carries_the_reason(tmp_path, monkeypatch):
+    raw = run("skip", tmp_path, monkeypatch)
+    assert raw.outcome == "skipped"
+    assert raw.reason == "skipped: sysctl x does not exist"
+    assert results.result_entry(raw, (6, 18, 44), tmp_path)["expectation"]["verdict"] == "none"
+
+
+def test_machinery_failure_is_an_error_with_the_gtest_message(tmp_path, monkeypatch):
+    raw = run("fail", tmp_path, monkeypatch)
+    assert raw.outcome == "error"
+    assert "captured SYNs" in raw.reason
+
+
+def test_no_observations_is_an_error(tmp_path, monkeypatch):
+    assert run("silent", tmp_path, monkeypatch).reason == "the case program recorded no observations"
+
+
+def test_crash_is_an_error(tmp_path, monkeypatch):
+    raw = run("crash", tmp_path, monkeypatch)
+    assert raw.outcome == "error"
+    assert "signal 11" in raw.reason
+
+
+def test_hang_is_killed_at_the_timeout(tmp_path, monkeypatch):
+    monkeypatch.setattr(cases, "TEST_TIMEOUT_SECONDS", 0.5)
+    raw = run("hang", tmp_path, monkeypatch)
+    assert raw.outcome == "error"
+    assert "timed out" in raw.reason
+    assert raw.duration_seconds < 5
+
+
+def test_summary_counts(tmp_path, monkeypatch):
+    entries = [results.result_entry(run(mode, tmp_path / mode, monkeypatch), (6, 18, 44), tmp_path / mode)
+               for mode in ("pass", "skip", "crash")]
+    summary = results.summarise(entries)
+    assert (summary["total"], summary["passed"], summary["skipped"], summary["error"]) == (3, 1, 1, 1)
+    assert (summary["as_expected"], summary["no_expectation"]) == (1, 2)
