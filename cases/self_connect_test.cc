@@ -54,6 +54,9 @@ std::string VariantName(const Variant& v) {
   return FamilyName(v.family) + (v.address == AddressKind::kLoopback ? "_loopback" : "_veth");
 }
 
+// GoogleTest (and CTest's test names) print the parameter with this.
+void PrintTo(const Variant& v, std::ostream* os) { *os << VariantName(v); }
+
 // One namespace whose own address (loopback, or its end of a veth pair) is
 // both the client's and the would-be server's.
 class SelfConnectLab {
