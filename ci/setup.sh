@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages="
   cmake g++ make pkg-config
-  googletest libgtest-dev nlohmann-json3-dev libpcap-dev
+  googletest libgtest-dev nlohmann-json3-dev libpcap-dev libnetfilter-queue-dev
   iproute2 iptables nftables util-linux
   python3-pytest python3-jinja2
 "

@@ -1,0 +1,82 @@
+// Impairments on chosen packets: hold back that RST, drop the n-th data
+// segment, delay every SYN by 50 ms, lose a share of packets.
+//
+// A rule says where (a link in a lab namespace, and a direction), which
+// packets (family, ports, TCP flags, every match or only the n-th) and what
+// (delay, drop, drop a share, hold until Release()). Impair() installs it and
+// returns its owner; the rule is removed, and anything it still holds is
+// delivered, when the owner ends. Rules can come and go while a story runs.
+//
+// Backend: nfqueue — an iptables NFQUEUE rule in the namespace sends the
+// matching packets to a user-space holder (libnetfilter_queue) that accepts,
+// delays, drops or holds each one. It runs on kernels without sch_netem,
+// which this project's own machines are. A netem backend is to follow.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "netns/namespace.h"
+#include "netns/socket.h"
+
+namespace tcprepro {
+
+enum class Direction {
+  kEgress,   // leaving the namespace through the link (after routing, just before the wire)
+  kIngress,  // arriving through the link (before routing)
+};
+
+// TCP flag bits, as in the TCP header.
+inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08, kTcpAck = 0x10;
+
+struct PacketMatch {
+  Family family = Family::kIpv4;
+  std::optional<uint16_t> sport, dport;
+  uint8_t flags_mask = 0;  // TCP flags to look at...
+  uint8_t flags_set = 0;   // ...and which of those must be set
+  int nth = 0;             // 0: every match; n >= 1: only the n-th match is impaired
+
+  std::string Describe() const;
+};
+
+struct ImpairAction {
+  enum class Kind { kDelay, kDrop, kDropShare, kHold };
+  Kind kind = Kind::kDrop;
+  std::chrono::microseconds delay{0};  // kDelay
+  double share = 0;                    // kDropShare: probability of dropping each match
+
+  static ImpairAction Delay(std::chrono::microseconds d) { return {Kind::kDelay, d, 0}; }
+  static ImpairAction Drop() { return {Kind::kDrop, {}, 0}; }
+  static ImpairAction DropShare(double p) { return {Kind::kDropShare, {}, p}; }
+  static ImpairAction Hold() { return {Kind::kHold, {}, 0}; }
+};
+
+struct ImpairmentRule {
+  std::string link;  // interface in the namespace ("lo" works too)
+  Direction direction = Direction::kEgress;
+  PacketMatch match;
+  ImpairAction action;
+};
+
+class Impairment {
+ public:
+  virtual ~Impairment() = default;
+  // Delivers every held packet now; later matches pass untouched.
+  virtual void Release() = 0;
+  // Packets the rule matched, and those it delayed, dropped or held.
+  virtual uint64_t matched() const = 0;
+  virtual uint64_t impaired() const = 0;
+  // Waits until `count` packets have matched; false at the deadline.
+  virtual bool WaitMatched(uint64_t count, std::chrono::milliseconds deadline) const = 0;
+  // "nfqueue": recorded with every result that used an impairment.
+  virtual std::string backend() const = 0;
+};
+
+// Installs `rule` in `ns`. Throws Unsupported when no backend can express it
+// on this kernel, LabError when installing fails, and refuses the host.
+std::unique_ptr<Impairment> Impair(const NetNamespace& ns, const ImpairmentRule& rule);
+
+}  // namespace tcprepro
