@@ -55,13 +55,13 @@ class ScenarioRun:
                 self.entries[raw.test.id] = results.result_entry(raw, version, self.out)
 
 
+_RUN = pytest.StashKey[ScenarioRun]()
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
     if config.getoption("--tcprepro-out") is not None:
         config.stash[_RUN] = ScenarioRun(config)
-
-
-_RUN = pytest.StashKey[ScenarioRun]()
 
 
 def pytest_generate_tests(metafunc):
