@@ -33,7 +33,6 @@ class ScenarioRecord {
 
   void Observe(const std::string& key, nlohmann::json value) { observations_[key] = std::move(value); }
   void NoteSysctl(const SysctlGuard& guard) { sysctls_[guard.key()] = guard.effective(); }
-  void NoteSysctl(const std::string& key, const std::string& value) { sysctls_[key] = value; }
   void AddCapture(const PacketCapture& capture, const std::string& description);
   // Records why the scenario cannot run here, and returns the reason for GTEST_SKIP().
   const std::string& Skip(std::string reason);
