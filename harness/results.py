@@ -5,7 +5,7 @@ import collections
 import json
 import pathlib
 
-from harness import cases, judge, kernel
+from harness import cases, judge, kernel, port_models
 
 SCHEMA = "tcprepro-results/1"
 
@@ -18,6 +18,8 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
     scenario = raw.test.scenario
     record = raw.record
     observations = record.get("observations", {}) if raw.outcome == "passed" else {}
+    # S2 sequences: deltas, parity, wraps and the model fit, derived before judging.
+    observations = port_models.derive_observations(observations)
     evidence = [
         {**item, "path": _relative(raw.evidence_dir / item["path"], target_dir)}
         for item in record.get("evidence", [])
