@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from .load import ResultSet
+from .plots import Plot, sequence_plots
 from .values import canonical, full_text, short_text, time_text, variant_text, version_key
 
 OUTCOMES = ("passed", "skipped", "error")
@@ -99,6 +100,7 @@ class Cell:
     observations: list[Observation]
     sysctls: list[tuple[str, str]]
     links: list[Link]
+    plots: tuple[Plot, ...] = ()  # pictures of a port sequence (S2), see plots.py
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,7 @@ def _cell(result: dict, base_dir: Path, out_dir: Path, differing_keys: list[str]
         ],
         sysctls=[(name, full_text(value)) for name, value in (result.get("sysctls") or {}).items()],
         links=_links(result, base_dir, out_dir),
+        plots=tuple(sequence_plots(result.get("observations") or {})),
     )
 
 
