@@ -48,6 +48,7 @@ class RawResult:
     record: dict  # observations.json, or {} when the program left none
     evidence_dir: pathlib.Path
     log: pathlib.Path
+    uname: str = ""  # `uname -rv` where the test ran: the guest's kernel for QEMU targets
 
 
 def list_gtest_names(binary: pathlib.Path) -> list[str]:
@@ -136,4 +137,6 @@ def run_test(test: CaseTest, evidence_root: pathlib.Path) -> RawResult:
         outcome, reason = "error", "the case program recorded no observations"
     else:
         outcome, reason = "passed", None
-    return RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, log)
+    uname = os.uname()
+    return RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, log,
+                     f"{uname.release} {uname.version}")

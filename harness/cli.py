@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import pathlib
+import shlex
 import shutil
 import subprocess
 import sys
@@ -42,55 +43,150 @@ def _ensure_built(build_dir: pathlib.Path) -> None:
         raise UsageError(f"building the case programs in {build_dir} failed (output above)")
 
 
-def cmd_run(args) -> int:
+IMPAIRMENT_BACKENDS = ("auto", "netem", "nfqueue")
+ACCELERATORS = ("auto", "kvm", "tcg")
+
+
+def _check_run_options(args) -> list:
+    """Every spec parsed and every option checked, before anything is fetched or created."""
     from harness import targets
     if os.geteuid() != 0:
         raise UsageError("run needs root: the lab creates network namespaces (CAP_SYS_ADMIN); use sudo")
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
-    kernels = args.kernel or ["host"]
-    for spec in kernels:
+    specs = []
+    for text in args.kernel or ["host"]:
         try:
-            targets.validate(spec)
+            spec = targets.validate(text)
         except targets.TargetError as error:
             raise UsageError(str(error)) from None
+        if any(s.slug == spec.slug for s in specs):
+            raise UsageError(f"--kernel {text} is given twice")
+        specs.append(spec)
+    if any(s.kind != "host" for s in specs):
+        from harness import qemu
+        try:
+            qemu.require_qemu()
+        except qemu.GuestError as error:
+            raise UsageError(str(error)) from None
+    return specs
+
+
+def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_timeout: float) -> dict[str, str]:
+    """--tcprepro-target values per spec: fetches kernels (cached) and picks the accelerator."""
+    from harness import guest_image, kernel_store, qemu
+    guests = [s for s in specs if s.kind != "host"]
+    parallel = max(1, min(len(guests), os.cpu_count() or 1))
+    cpus = max(1, (os.cpu_count() or 1) // parallel)
+    configs = {}
+    for spec in specs:
+        if spec.kind == "host":
+            configs[spec.slug] = "host"
+            continue
+        try:
+            image = kernel_store.prepare(spec)
+            accelerator = qemu.choose_accelerator(accel, image)
+            guest_image.initramfs(image)
+        except (kernel_store.KernelSpecError, guest_image.ImageError, qemu.GuestError) as error:
+            raise UsageError(str(error)) from None
+        print(f"{spec.text}: {image.release} ({', '.join(image.packages) or image.vmlinuz}), {accelerator}")
+        configs[spec.slug] = json.dumps({"spec": spec.text, "image": image.to_json(), "accelerator": accelerator,
+                                         "cpus": cpus, "timeout": guest_timeout, "build": str(build_dir)})
+    return configs
+
+
+def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) -> int:
+    """One target's pytest session, in its own process; its output goes to pytest.log."""
+    command = [
+        sys.executable, "-m", "pytest", str(REPO / "harness" / "suite"),
+        "-c", str(REPO / "harness" / "suite" / "pytest.ini"),
+        "--rootdir", str(REPO), "-p", "no:cacheprovider", "-q", "-rfEsx",
+        "--tcprepro-out", str(target_dir), "--tcprepro-build", str(args.build_dir),
+        "--tcprepro-jobs", str(args.jobs), "--tcprepro-target", config,
+        "--tcprepro-run", json.dumps(run_block), "--junitxml", str(target_dir / "junit.xml"),
+    ]
+    if args.k:
+        command += ["-k", args.k]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend}
+    with (target_dir / "pytest.log").open("w") as log:
+        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
+
+
+def cmd_run(args) -> int:
+    import concurrent.futures
+    import pytest
+    specs = _check_run_options(args)
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = (args.out or REPO / "results" / run_id).resolve()
     if (out / "report.html").exists() or any(out.glob("*/results.json")):
         raise UsageError(f"--out {out} already holds results; choose another directory")
     _ensure_built(args.build_dir)
+    configs = _prepare_guests(specs, args.accel, args.build_dir.resolve(), args.guest_timeout)
     created = not out.exists()
+    run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
+                 "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision()}
 
-    import pytest
-    worst = 0
-    for spec in kernels:
-        target_dir = out / spec.replace(":", "-")
+    def run_one(spec):
+        target_dir = out / spec.slug
         target_dir.mkdir(parents=True, exist_ok=True)
-        run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
-                     "tcprepro_revision": _revision()}
-        pytest_args = [
-            str(REPO / "harness" / "suite"), "-c", str(REPO / "harness" / "suite" / "pytest.ini"),
-            "--rootdir", str(REPO), "-p", "no:cacheprovider", "-q", "-rfEsx",
-            "--tcprepro-out", str(target_dir), "--tcprepro-build", str(args.build_dir),
-            "--tcprepro-jobs", str(args.jobs), "--tcprepro-target", spec,
-            "--tcprepro-run", json.dumps(run_block),
-            "--junitxml", str(target_dir / "junit.xml"),
-        ]
-        if args.k:
-            pytest_args += ["-k", args.k]
-        code = pytest.main(pytest_args)
-        if code == pytest.ExitCode.NO_TESTS_COLLECTED:
-            if created:
-                shutil.rmtree(out)
-            raise UsageError(f"-k {args.k!r} selects no scenario; `./tcprepro list` shows them")
-        if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            return int(code)
-        worst = max(worst, int(code))
+        return spec, target_dir, _run_target(configs[spec.slug], target_dir, args, run_block)
+
+    # Targets run side by side: guests are single-threaded under TCG, and the
+    # host target is short. Each target's output is printed when it ends.
+    codes = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1))) as pool:
+        for spec, target_dir, code in pool.map(run_one, specs):
+            print(f"\n== {spec.text}")
+            print((target_dir / "pytest.log").read_text().rstrip())
+            codes.append(code)
+    if all(code == pytest.ExitCode.NO_TESTS_COLLECTED for code in codes):
+        if created:
+            shutil.rmtree(out)
+        raise UsageError(f"-k {args.k!r} selects no scenario; `./tcprepro list` shows them")
+    unusual = [c for c in codes if c not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
+                                             pytest.ExitCode.NO_TESTS_COLLECTED)]
+    if unusual:
+        return unusual[0]
 
     from reports import render_report
     paths = render_report([out], out)
     print(f"\nreport: {paths['html']}\n        {paths['md']}")
-    return worst
+    return max(int(c) for c in codes if c != pytest.ExitCode.NO_TESTS_COLLECTED)
+
+
+def cmd_exec(args) -> int:
+    """Boots one kernel and runs a command in it, in the host's root (read-only) and this folder."""
+    import tempfile
+    from harness import kernel_store, qemu
+    if os.geteuid() != 0:
+        raise UsageError("exec needs root (QEMU's 9p export of / and the lab's namespaces)")
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        raise UsageError("exec: give the command after --, e.g. ./tcprepro exec --kernel debian:bookworm -- uname -a")
+    (spec,) = _check_run_options(argparse.Namespace(kernel=[args.kernel], jobs=1))
+    if spec.kind == "host":
+        raise UsageError("exec --kernel host: run the command directly")
+    out = pathlib.Path(args.out).resolve() if args.out else pathlib.Path(tempfile.mkdtemp(prefix="tcprepro-exec-"))
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        image = kernel_store.prepare(spec)
+        accelerator = qemu.choose_accelerator(args.accel, image)
+    except (kernel_store.KernelSpecError, qemu.GuestError) as error:
+        raise UsageError(str(error)) from None
+    script = out / "guest-job.sh"
+    script.write_text("export PATH=/run/tcprepro/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n"
+                      f"export TCPREPRO_IMPAIRMENT_BACKEND={args.impairment_backend}\n"
+                      "exec " + " ".join(shlex.quote(word) for word in command) + "\n")
+    try:
+        run = qemu.boot(image, accelerator, cpus=os.cpu_count() or 1, out=out, job=script, cwd=pathlib.Path.cwd(),
+                        boot_timeout=qemu.TCG_BOOT_TIMEOUT, timeout=args.guest_timeout, console=out / "console.log")
+    except qemu.GuestError as error:
+        print(f"tcprepro: error: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write((out / "guest-job.log").read_text())
+    print(f"tcprepro exec: {image.release} under {run.accelerator}: booted in {run.boot_seconds} s, "
+          f"ended after {run.total_seconds} s with status {run.status}; files in {out}", file=sys.stderr)
+    return run.status
 
 
 def cmd_list(args) -> int:
@@ -125,12 +221,28 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the scenarios and write a report")
     run.add_argument("--kernel", action="append", metavar="SPEC",
-                     help="target kernel (repeatable); 'host' (the running kernel) is the default")
+                     help="target kernel (repeatable): host (the default), debian:<suite>, "
+                          "debian:<suite>=<package version>, local:<vmlinuz>:<modules folder>")
     run.add_argument("-k", metavar="EXPR", help="pytest -k expression over test ids, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="case programs run in parallel")
     run.add_argument("--build-dir", type=pathlib.Path, default=DEFAULT_BUILD, help=argparse.SUPPRESS)
+    run.add_argument("--impairment-backend", choices=IMPAIRMENT_BACKENDS, default="auto",
+                     help="force an impairment backend (default: netem where it can express the rule)")
+    run.add_argument("--accel", choices=ACCELERATORS, default="auto",
+                     help="QEMU accelerator (default: KVM where a boot probe shows it works, else TCG)")
+    run.add_argument("--guest-timeout", type=float, default=900, metavar="SECONDS",
+                     help="longest a QEMU guest may run before it is killed")
     run.set_defaults(func=cmd_run)
+
+    exe = sub.add_parser("exec", help="boot one kernel in QEMU and run a command in it")
+    exe.add_argument("--kernel", required=True, metavar="SPEC", help="debian:<suite>[=<version>] or local:<vmlinuz>:<modules>")
+    exe.add_argument("--accel", choices=ACCELERATORS, default="auto")
+    exe.add_argument("--impairment-backend", choices=IMPAIRMENT_BACKENDS, default="auto")
+    exe.add_argument("--out", help="folder for the console log and the command's files (default: a new temp folder)")
+    exe.add_argument("--guest-timeout", type=float, default=900, metavar="SECONDS")
+    exe.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
+    exe.set_defaults(func=cmd_exec)
 
     sub.add_parser("list", help="list scenarios and the claims they test").set_defaults(func=cmd_list)
 

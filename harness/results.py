@@ -33,6 +33,7 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
         "outcome": raw.outcome,
         "reason": raw.reason,
         "duration_seconds": raw.duration_seconds,
+        "uname": raw.uname,
         "impairment_backend": record.get("impairment_backend"),
         "observations": observations,
         "key_observations": scenario.key_observations,

@@ -1,13 +1,22 @@
-"""Targets: where case programs run. `host` is the running kernel.
+"""Targets: where case programs run. `host` is the running kernel; a QemuTarget
+boots a fetched kernel and runs the same case programs inside it.
 
-A target knows its kernel and runs one case test, returning the raw result;
-QEMU-booted kernels will be further targets behind the same two members.
+Both have `kernel` (known once they ran), `describe()` and
+`run_tests(tests, evidence_root, jobs)`, which returns one raw result per test.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import json
+import os
 import pathlib
+import shlex
 
-from harness import cases, kernel
+from harness import cases, guest, kernel, kernel_store, qemu
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+# Environment variables a case program reads, handed on into the guest.
+_CASE_ENV = ("TCPREPRO_IMPAIRMENT_BACKEND",)
 
 
 class TargetError(ValueError):
@@ -23,19 +32,98 @@ class HostTarget:
     def describe(self) -> dict:
         return {"name": self.name, "accelerator": None, "kernel": self.kernel.to_json()}
 
-    def run_test(self, test: cases.CaseTest, evidence_root: pathlib.Path) -> cases.RawResult:
-        return cases.run_test(test, evidence_root)
+    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int) -> list[cases.RawResult]:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+            return list(pool.map(lambda t: cases.run_test(t, evidence_root), tests))
 
 
-def validate(spec: str) -> None:
-    """Raises TargetError with what to do, before anything runs."""
-    if spec == "host":
-        return
-    if spec.startswith("debian:") or spec.startswith("/") or spec.startswith("."):
-        raise TargetError(f"--kernel {spec}: kernels in QEMU are not implemented yet; only 'host' runs today")
-    raise TargetError(f"--kernel {spec}: unknown kernel spec; use 'host'")
+class QemuTarget:
+    """A kernel booted in QEMU; one boot runs every selected test."""
+
+    def __init__(self, config: dict):
+        self.name = config["spec"]
+        self.image = kernel_store.KernelImage.from_json(config["image"])
+        self.accelerator = config["accelerator"]
+        self.cpus = config["cpus"]
+        self.timeout = config["timeout"]
+        self.build = pathlib.Path(config["build"])
+        self.kernel: kernel.KernelInfo | None = None
+        self.guest_run: qemu.GuestRun | None = None
+        self.guest_error: str | None = None
+
+    def describe(self) -> dict:
+        info = self.kernel.to_json() if self.kernel else {"release": self.image.release, "version": None,
+                                                          "upstream": None, "machine": "x86_64"}
+        described = {"name": self.name, "accelerator": self.accelerator, "kernel": info,
+                     "packages": list(self.image.packages), "cpus": self.cpus, "console_log": "console.log"}
+        if self.guest_run:
+            described.update(boot_seconds=self.guest_run.boot_seconds, guest_seconds=self.guest_run.total_seconds)
+        if self.guest_error:
+            described["error"] = self.guest_error
+        return described
+
+    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int) -> list[cases.RawResult]:
+        out = evidence_root.parent
+        evidence_root.mkdir(parents=True, exist_ok=True)
+        results_file = out / "guest-results.jsonl"
+        job = {"build": str(self.build), "tests": [t.id for t in tests], "evidence_root": str(evidence_root),
+               "jobs": min(jobs, self.cpus), "results": str(results_file)}
+        (out / "guest-job.json").write_text(json.dumps(job, indent=1))
+        script = out / "guest-job.sh"
+        exports = "".join(f"export {name}={shlex.quote(os.environ[name])}\n" for name in _CASE_ENV if name in os.environ)
+        script.write_text("export PATH=/run/tcprepro/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n"
+                          + exports + f"exec /usr/bin/python3 -m harness.guest {shlex.quote(str(out / 'guest-job.json'))}\n")
+        try:
+            self.guest_run = qemu.boot(self.image, self.accelerator, cpus=self.cpus, out=out, job=script, cwd=REPO,
+                                       boot_timeout=qemu.TCG_BOOT_TIMEOUT, timeout=self.timeout,
+                                       console=out / "console.log")
+            if self.guest_run.status != 0:
+                self.guest_error = (f"the guest's harness ended with status {self.guest_run.status}; "
+                                    "see guest-job.log")
+        except qemu.GuestError as error:
+            self.guest_error = str(error)
+        return self._collect(tests, results_file)
+
+    def _collect(self, tests: list[cases.CaseTest], results_file: pathlib.Path) -> list[cases.RawResult]:
+        by_id: dict[str, dict] = {}
+        lines = results_file.read_text().splitlines() if results_file.exists() else []
+        for line in lines:
+            data = json.loads(line)
+            if "kernel" in data:
+                self.kernel = kernel.KernelInfo(data["kernel"]["release"], data["kernel"]["version"],
+                                                data["kernel"]["machine"])
+            else:
+                by_id[data["id"]] = data
+        if self.kernel is None:  # the guest never got as far as the harness: judge by the package's version
+            self.kernel = kernel.KernelInfo(self.image.release, _debian_version(self.image), "x86_64")
+        raws = []
+        for test in tests:
+            if test.id in by_id:
+                raws.append(guest.raw_from_json(by_id[test.id], test))
+            else:
+                why = self.guest_error or "the guest ended without a result for it"
+                evidence = results_file.parent / "evidence" / test.evidence_name
+                raws.append(cases.RawResult(test, "error", f"guest did not finish: {why}", 0.0, {},
+                                            evidence, results_file.parent / "console.log"))
+        return raws
 
 
-def make(spec: str) -> HostTarget:
-    validate(spec)
-    return HostTarget()
+def _debian_version(image: kernel_store.KernelImage) -> str:
+    """A `uname -v`-like string carrying the package's upstream version, for judging without a guest."""
+    versions = [p.partition("=")[2] for p in image.packages]
+    return f"Debian {versions[0]}" if versions else image.release
+
+
+def validate(spec: str) -> kernel_store.KernelSpec:
+    """Checks the spec's grammar (no network); raises TargetError with what to do."""
+    try:
+        return kernel_store.parse(spec)
+    except kernel_store.KernelSpecError as error:
+        raise TargetError(str(error)) from None
+
+
+def make(config: str) -> HostTarget | QemuTarget:
+    """The target a --tcprepro-target value names: "host", or the JSON of a prepared QEMU target."""
+    if config == "host":
+        return HostTarget()
+    return QemuTarget(json.loads(config))

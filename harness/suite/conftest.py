@@ -14,7 +14,6 @@ At the end, results.json is written for the target.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import datetime
 import json
 import os
@@ -48,11 +47,10 @@ class ScenarioRun:
         self.started = datetime.datetime.now(datetime.timezone.utc)
 
     def execute(self, selected: list[cases.CaseTest]) -> None:
-        version = self.target.kernel.upstream
-        evidence_root = self.out / "evidence"
-        with concurrent.futures.ThreadPoolExecutor(max_workers=self.jobs) as pool:
-            for raw in pool.map(lambda t: self.target.run_test(t, evidence_root), selected):
-                self.entries[raw.test.id] = results.result_entry(raw, version, self.out)
+        raws = self.target.run_tests(selected, self.out / "evidence", self.jobs)
+        version = self.target.kernel.upstream  # a QEMU target knows its kernel once it ran
+        for raw in raws:
+            self.entries[raw.test.id] = results.result_entry(raw, version, self.out)
 
 
 _RUN = pytest.StashKey[ScenarioRun]()
