@@ -82,6 +82,8 @@ void PacketCapture::Stop() {
   stopping_ = true;
   reader_.join();
   DrainQueued();  // whatever the kernel queued between the last poll and now
+  struct pcap_stat stats {};
+  if (pcap_stats(handle_, &stats) == 0) dropped_ = stats.ps_drop;
   pcap_dump_close(dumper_);
   pcap_close(handle_);
   handle_ = nullptr;

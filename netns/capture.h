@@ -34,6 +34,9 @@ class PacketCapture {
   const std::string& namespace_label() const { return label_; }
   // Packets written so far (complete after Stop()).
   uint64_t packets() const { return packets_.load(); }
+  // Packets the kernel matched but could not queue to the capture (ring
+  // full: libpcap's ps_drop), read at Stop(). Not zero: the file lacks them.
+  uint64_t dropped() const { return dropped_.load(); }
 
  private:
   void Loop();
@@ -44,7 +47,7 @@ class PacketCapture {
   pcap_t* handle_ = nullptr;
   pcap_dumper_t* dumper_ = nullptr;
   std::atomic<bool> stopping_{false};
-  std::atomic<uint64_t> packets_{0};
+  std::atomic<uint64_t> packets_{0}, dropped_{0};
   std::thread reader_;
 };
 

@@ -7,10 +7,18 @@
 // returns its owner; the rule is removed, and anything it still holds is
 // delivered, when the owner ends. Rules can come and go while a story runs.
 //
-// Backend: nfqueue — an iptables NFQUEUE rule in the namespace sends the
-// matching packets to a user-space holder (libnetfilter_queue) that accepts,
-// delays, drops or holds each one. It runs on kernels without sch_netem,
-// which this project's own machines are. A netem backend is to follow.
+// Backends, both real kernel mechanisms (impairment_select.h says which
+// rules each can express, and why):
+//  - netem: tc in the namespace. A prio root qdisc sends everything to band 1;
+//    a u32 filter on family, ports and TCP flag byte steers matches to band 3,
+//    where netem delays or loses them, or sch_plug holds them until Release().
+//    Ingress goes through an ifb device. tc cannot count, so no "n-th match".
+//  - nfqueue: an iptables NFQUEUE rule sends the matches to a user-space
+//    holder (libnetfilter_queue) that accepts, delays, drops or holds each one.
+//    Expresses every rule; runs on kernels without sch_netem (this project's
+//    own machines).
+// Impair() picks netem when the kernel has it and it can express the rule,
+// nfqueue otherwise; $TCPREPRO_IMPAIRMENT_BACKEND (auto|netem|nfqueue) forces one.
 #pragma once
 
 #include <chrono>
@@ -71,12 +79,25 @@ class Impairment {
   virtual uint64_t impaired() const = 0;
   // Waits until `count` packets have matched; false at the deadline.
   virtual bool WaitMatched(uint64_t count, std::chrono::milliseconds deadline) const = 0;
-  // "nfqueue": recorded with every result that used an impairment.
+  // "netem" or "nfqueue": recorded with every result that used an impairment.
   virtual std::string backend() const = 0;
 };
 
-// Installs `rule` in `ns`. Throws Unsupported when no backend can express it
-// on this kernel, LabError when installing fails, and refuses the host.
+enum class ImpairmentBackend { kAuto, kNetem, kNfqueue };
+
+// "auto", "netem", "nfqueue".
+std::string BackendName(ImpairmentBackend backend);
+
+// $TCPREPRO_IMPAIRMENT_BACKEND: auto (also when unset or empty), netem or
+// nfqueue. Throws LabError naming the variable and the choices otherwise.
+ImpairmentBackend ImpairmentBackendFromEnvironment();
+
+// Installs `rule` in `ns` with the backend the environment asks for. Throws
+// Unsupported (the reason starts with the backend's name) when no allowed
+// backend can express it on this kernel, LabError when installing fails, and
+// refuses the host.
 std::unique_ptr<Impairment> Impair(const NetNamespace& ns, const ImpairmentRule& rule);
+// The same with the backend given (kAuto: netem if it can, else nfqueue).
+std::unique_ptr<Impairment> Impair(const NetNamespace& ns, const ImpairmentRule& rule, ImpairmentBackend backend);
 
 }  // namespace tcprepro

@@ -19,9 +19,10 @@
 #include "netns/command.h"
 #include "netns/error.h"
 #include "netns/impairment.h"
+#include "netns/impairment_select.h"
 #include "netns/unique_fd.h"
 
-namespace tcprepro {
+namespace tcprepro::impairment_internal {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -30,16 +31,6 @@ using Clock = std::chrono::steady_clock;
 // sends is never dropped by the queue itself.
 constexpr uint32_t kQueueMaxLen = 8192;
 constexpr int kReceiveBuffer = 8 << 20;
-
-std::string FlagNames(uint8_t flags) {
-  static const std::pair<uint8_t, const char*> kNames[] = {
-      {kTcpFin, "FIN"}, {kTcpSyn, "SYN"}, {kTcpRst, "RST"}, {kTcpPsh, "PSH"}, {kTcpAck, "ACK"}};
-  std::string out;
-  for (const auto& [bit, name] : kNames) {
-    if (flags & bit) out += (out.empty() ? "" : ",") + std::string(name);
-  }
-  return out.empty() ? "NONE" : out;
-}
 
 // Queue numbers are per namespace; distinct ones keep rules in one namespace apart.
 std::atomic<uint16_t> next_queue_number{100};
@@ -255,21 +246,8 @@ class NfqueueImpairment final : public Impairment {
 
 }  // namespace
 
-std::string PacketMatch::Describe() const {
-  std::string text = FamilyName(family) + " tcp";
-  if (sport) text += " sport " + std::to_string(*sport);
-  if (dport) text += " dport " + std::to_string(*dport);
-  if (flags_mask) text += " flags " + FlagNames(flags_set) + "/" + FlagNames(flags_mask);
-  text += nth ? " match #" + std::to_string(nth) : " every match";
-  return text;
-}
-
-std::unique_ptr<Impairment> Impair(const NetNamespace& ns, const ImpairmentRule& rule) {
-  if (rule.action.kind == ImpairAction::Kind::kDropShare && (rule.action.share < 0 || rule.action.share > 1)) {
-    throw LabError("drop share " + std::to_string(rule.action.share) + " is not a probability");
-  }
-  if (rule.match.nth < 0) throw LabError("nth must be 0 (every match) or a match number from 1");
+std::unique_ptr<Impairment> InstallNfqueue(const NetNamespace& ns, const ImpairmentRule& rule) {
   return std::make_unique<NfqueueImpairment>(ns, rule);
 }
 
-}  // namespace tcprepro
+}  // namespace tcprepro::impairment_internal

@@ -27,6 +27,15 @@ void ScenarioRecord::AddCapture(const PacketCapture& capture, const std::string&
                        {"description", description}});
 }
 
+void ScenarioRecord::NoteImpairment(const Impairment& impairment) {
+  const std::string name = impairment.backend();
+  if (impairment_backend_.empty()) {
+    impairment_backend_ = name;
+  } else if (("," + impairment_backend_ + ",").find("," + name + ",") == std::string::npos) {
+    impairment_backend_ += "," + name;
+  }
+}
+
 const std::string& ScenarioRecord::Skip(std::string reason) {
   skipped_ = std::move(reason);
   return skipped_;
@@ -38,6 +47,8 @@ void ScenarioRecord::Write() const {
   document["sysctls"] = sysctls_;
   document["evidence"] = evidence_;
   document["skipped"] = skipped_.empty() ? nlohmann::json(nullptr) : nlohmann::json(skipped_);
+  document["impairment_backend"] =
+      impairment_backend_.empty() ? nlohmann::json(nullptr) : nlohmann::json(impairment_backend_);
   const auto path = dir_ / "observations.json";
   std::ofstream out(path);
   out << document.dump(2) << '\n';

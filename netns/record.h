@@ -3,7 +3,8 @@
 //
 //   <dir>/observations.json   {"scenario", "variant", "observations", "sysctls",
 //                              "evidence": [{"kind", "path", "namespace", "description"}],
-//                              "skipped": reason-or-null}
+//                              "skipped": reason-or-null,
+//                              "impairment_backend": "netem" | "nfqueue" | null}
 //   <dir>/<capture>.pcap      evidence named by the scenario
 //
 // The file is written when the record ends, so a scenario that throws half-way
@@ -16,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "netns/capture.h"
+#include "netns/impairment.h"
 #include "netns/sysctl.h"
 
 namespace tcprepro {
@@ -34,6 +36,8 @@ class ScenarioRecord {
   void Observe(const std::string& key, nlohmann::json value) { observations_[key] = std::move(value); }
   void NoteSysctl(const SysctlGuard& guard) { sysctls_[guard.key()] = guard.effective(); }
   void AddCapture(const PacketCapture& capture, const std::string& description);
+  // Records which backend ran the impairment ("netem,nfqueue" if a story used both).
+  void NoteImpairment(const Impairment& impairment);
   // Records why the scenario cannot run here, and returns the reason for GTEST_SKIP().
   const std::string& Skip(std::string reason);
 
@@ -46,6 +50,7 @@ class ScenarioRecord {
   nlohmann::json sysctls_ = nlohmann::json::object();
   nlohmann::json evidence_ = nlohmann::json::array();
   std::string skipped_;
+  std::string impairment_backend_;
 };
 
 }  // namespace tcprepro
