@@ -15,12 +15,15 @@ std::string NamespacePath(const NetNamespace& ns) {
 }
 
 void ConfigureEnd(const VethEnd& end) {
+  // Up before the addresses: IPv6 addresses added to a down link only take
+  // effect when it comes up, and the first neighbour solicitation of the
+  // story was then lost, costing a one-second retransmission.
+  CheckedRunIn(*end.ns, {"ip", "link", "set", end.name, "up"});
   for (const auto& address : end.addresses) {
     std::vector<std::string> argv = {"ip", "address", "add", address, "dev", end.name};
     if (address.find(':') != std::string::npos) argv.push_back("nodad");
     CheckedRunIn(*end.ns, argv);
   }
-  CheckedRunIn(*end.ns, {"ip", "link", "set", end.name, "up"});
 }
 
 }  // namespace
