@@ -60,6 +60,9 @@ def judge_expectation(scenario: catalogue.Scenario, observations: dict, version:
     result = {
         "kernels": " ; ".join(e.kernels for e in applicable) or None,
         "source": " | ".join(e.source for e in applicable) or None,
+        # One entry per expectation that applies: what the report cites when kernels differ.
+        "applied": [{"kernels": e.kernels, "source": e.source, "observations": sorted(e.observations)}
+                    for e in applicable],
         "mismatches": [],
         "note": None,
     }

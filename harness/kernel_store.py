@@ -178,7 +178,8 @@ class _DebianSuite:
         """The "name=version" packages that hold vmlinuz and the modules of the spec's kernel.
 
         bullseye..trixie ship both in linux-image-<abi>-amd64-unsigned; sid splits
-        them into linux-binary-<abi>-amd64 (vmlinuz) and linux-modules-<abi>-amd64.
+        them into linux-binary-<abi>-amd64 (vmlinuz), linux-modules-<abi>-amd64 and
+        linux-base-<abi>-amd64 (modules.builtin and config, which modprobe needs).
         """
         if spec.version is None:
             abis = [self._current_abi()]
@@ -188,7 +189,8 @@ class _DebianSuite:
                 rf"^linux-(image|binary)-(\S+?)-{_FLAVOUR}(-unsigned)? ", listing.stdout, re.M)})
         for abi in abis:
             for names in ([f"linux-image-{abi}-{_FLAVOUR}-unsigned"],
-                          [f"linux-binary-{abi}-{_FLAVOUR}", f"linux-modules-{abi}-{_FLAVOUR}"]):
+                          [f"linux-binary-{abi}-{_FLAVOUR}", f"linux-modules-{abi}-{_FLAVOUR}",
+                           f"linux-base-{abi}-{_FLAVOUR}"]):
                 versions = [self._versions(name) for name in names]
                 wanted = spec.version or (versions[0][0] if versions[0] else None)
                 if wanted and all(wanted in v for v in versions):

@@ -16,6 +16,9 @@ def tcprepro(*args):
 @pytest.mark.parametrize("args,message", [
     (["run", "--kernel", "vms:lts"], "unknown kernel spec"),
     (["run", "--jobs", "0"], "--jobs 0: must be at least 1"),
+    (["run", "--kernel", "debian:buster2"], "unknown Debian suite 'buster2'"),
+    (["run", "--kernel", "host", "--kernel", "host"], "--kernel host is given twice"),
+    (["run", "--kernel", "local:/nonexistent/bzImage:/tmp"], "does not exist"),
     (["report", "/nonexistent/dir", "--out", "/tmp/x"], "/nonexistent/dir"),
 ])
 def test_bad_input_is_a_clear_error(args, message, tmp_path):

@@ -1,0 +1,48 @@
+"""A QEMU target's results come back per test, also when the guest did not finish."""
+import json
+import pathlib
+
+from harness import cases, catalogue, guest, kernel_store, targets
+
+
+def _target(tmp_path) -> targets.QemuTarget:
+    image = kernel_store.KernelImage("debian:bookworm", "6.1.0-50-amd64", tmp_path / "vmlinuz", tmp_path,
+                                     ("linux-image-6.1.0-50-amd64-unsigned=6.1.176-1",))
+    return targets.QemuTarget({"spec": "debian:bookworm", "image": image.to_json(), "accelerator": "tcg",
+                               "cpus": 1, "timeout": 60, "build": str(tmp_path)})
+
+
+def _tests():
+    family = catalogue.load()[0]
+    scenario = next(iter(family.scenarios.values()))
+    return [cases.CaseTest(f"S/T.{scenario.test}/v{i}", pathlib.Path("/bin/true"), scenario, f"v{i}")
+            for i in range(3)]
+
+
+def test_tests_the_guest_never_reported_are_errors_naming_the_guest_failure(tmp_path):
+    target, tests = _target(tmp_path), _tests()
+    done = cases.RawResult(tests[0], "passed", None, 0.5, {"observations": {"x": 1}},
+                           tmp_path / "evidence" / "a", tmp_path / "evidence" / "a" / "gtest.log",
+                           "6.1.0-50-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-07-02)")
+    lines = [{"kernel": {"release": "6.1.0-50-amd64", "machine": "x86_64",
+                         "version": "#1 SMP PREEMPT_DYNAMIC Debian 6.1.176-1 (2026-07-02)"}},
+             guest.raw_to_json(done)]
+    results_file = tmp_path / "guest-results.jsonl"
+    results_file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    target.guest_error = "debian:bookworm: guest did not finish within 60 s; console log: console.log"
+
+    raws = target._collect(tests, results_file)
+
+    assert [r.outcome for r in raws] == ["passed", "error", "error"]
+    assert raws[0] == done
+    assert raws[1].reason.startswith("guest did not finish: debian:bookworm: guest did not finish within 60 s")
+    assert target.kernel.upstream == (6, 1, 176)
+    assert target.describe()["error"] == target.guest_error
+
+
+def test_a_guest_that_never_started_the_harness_is_judged_by_its_package_version(tmp_path):
+    target, tests = _target(tmp_path), _tests()
+    target.guest_error = "debian:bookworm: guest did not boot within 90 s under tcg"
+    raws = target._collect(tests, tmp_path / "missing.jsonl")
+    assert {r.outcome for r in raws} == {"error"}
+    assert target.kernel.upstream == (6, 1, 176)
