@@ -140,18 +140,21 @@ TEST_P(Conformance, HeldRstArrivesAfterReleaseAndNotBefore) {
   socklen_t len = sizeof err;
   ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
   EXPECT_EQ(ErrnoName(err), "ECONNREFUSED");
-  EXPECT_EQ(hold->impaired(), 1u);
+  // Usually one RST; a slow machine (TCG) may retransmit the SYN before the
+  // release and so get a second one, held as well.
+  const uint64_t held = hold->impaired();
+  EXPECT_GE(held, 1u);
 
-  // Both ends' captures: the RST leaves the server, and reaches the client,
-  // only after the release.
+  // Both ends' captures: every held RST leaves the server, and reaches the
+  // client, only after the release.
   for (PacketCapture* capture : {server_capture_.get(), client_capture_.get()}) {
-    int rsts = 0;
+    uint64_t rsts = 0;
     for (const auto& seg : Stop(*capture)) {
       if (!seg.rst()) continue;
       ++rsts;
       EXPECT_GE(seg.time, released_at) << capture->namespace_label() << " saw the RST before it was released";
     }
-    EXPECT_EQ(rsts, 1) << capture->namespace_label();
+    EXPECT_EQ(rsts, held) << capture->namespace_label();
   }
 }
 
