@@ -61,7 +61,8 @@ def _load_family(path: pathlib.Path) -> Family:
     except tomllib.TOMLDecodeError as error:
         raise CatalogueError(f"{where}: {error}") from error
     family_id = _require(data, "family", where)
-    known_through = kernel.parse_version(_require(data, "known_through", where))
+    # Kept at the precision written: "7.2" covers every 7.2.y (parse_version would make it 7.2.0).
+    known_through = kernel.parse_version(_require(data, "known_through", where))[: str(data["known_through"]).count(".") + 1]
     scenarios = {}
     for entry in _require(data, "scenario", where):
         sid = _require(entry, "id", where)

@@ -40,3 +40,10 @@ def test_malformed_catalogue_files_say_which_file_and_what(tmp_path, text, messa
 def test_empty_catalogue_directory_is_an_error(tmp_path):
     with pytest.raises(catalogue.CatalogueError, match="no scenario files"):
         catalogue.load(tmp_path)
+
+
+def test_known_through_keeps_its_precision():
+    # "7.2" covers every 7.2.y: Debian sid's 7.2.13 is known, 7.3 is new.
+    for family in catalogue.load():
+        for scenario in family.scenarios.values():
+            assert scenario.known_through == (7, 2)
