@@ -2,6 +2,9 @@
 # Installs every dependency from Debian packages (only what is missing) and
 # builds the case programs. Idempotent: a second run installs nothing and
 # rebuilds only what changed. Run as root on Debian 12 (bookworm) or later.
+# QEMU, busybox-static, cpio and kmod are for kernels booted in QEMU
+# (--kernel debian:...); the kernels themselves are fetched by the run that
+# asks for them, into /var/cache/tcprepro.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -10,6 +13,7 @@ packages="
   googletest libgtest-dev nlohmann-json3-dev libpcap-dev libnetfilter-queue-dev
   iproute2 iptables nftables util-linux
   python3-pytest python3-jinja2
+  qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The project's tests: sets up (ci/setup.sh), then runs the lab and case
-# programs under CTest, the harness and report unit tests under pytest, and an
-# end-to-end `./tcprepro run`. Fails if any of them fails, or if the host's
+# programs under CTest, the harness and report unit tests under pytest, an
+# end-to-end `./tcprepro run`, and one scenario in a Debian kernel booted in
+# QEMU (so the runner cannot rot). Fails if any of them fails, or if the host's
 # own network namespace differs afterwards from before.
 set -eu
 cd "$(dirname "$0")/.."
@@ -29,6 +30,10 @@ echo "== harness and reports (pytest)"
 echo "== end to end: ./tcprepro run"
 ./tcprepro run --out "$e2e/run"
 test -s "$e2e/run/report.html"
+
+echo "== a Debian kernel in QEMU: ./tcprepro run --kernel debian:bookworm (one scenario)"
+./tcprepro run --kernel debian:bookworm -k "S1a and ipv4_loopback" --out "$e2e/guest"
+grep -q '"accelerator"' "$e2e/guest/debian-bookworm/results.json"
 
 host_state >"$after"
 if ! diff -u "$before" "$after"; then
