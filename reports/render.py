@@ -65,9 +65,11 @@ def md_text(value) -> str:
     return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
 
 
-def md_code(value) -> str:
-    """A Markdown code span that survives backticks and pipes in the value."""
-    text = " ".join(str(value).split()).replace("|", "\\|")
+def md_code(value, in_table: bool = True) -> str:
+    """A Markdown code span that survives backticks, and pipes inside a table row."""
+    text = " ".join(str(value).split())
+    if in_table:
+        text = text.replace("|", "\\|")
     fence = "`" * (max(map(len, re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"

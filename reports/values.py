@@ -68,3 +68,44 @@ def time_text(iso) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def variant_name(variant) -> str:
+    """'ipv4 loopback' for {"family": "ipv4", "address": "loopback"}: the values say enough in a row."""
+    if isinstance(variant, dict):
+        return " ".join(str(value) for value in variant.values())
+    return variant_text(variant)
+
+
+def variants_text(variants: list, every: list) -> str:
+    """Name the variants a collapsed row stands for, compactly: 'all 4 (ipv4/ipv6 × loopback/veth)'."""
+    product = _product_text(variants)
+    if len(every) > 1 and len(variants) == len(every):
+        return f"all {len(variants)}" + (f" ({product})" if product else "")
+    return product or ", ".join(variant_name(variant) for variant in variants)
+
+
+def _product_text(variants: list) -> str:
+    """'ipv4/ipv6 × loopback/veth' when the variants are exactly such a product, else ''."""
+    if not variants or not all(isinstance(v, dict) for v in variants):
+        return ""
+    keys = list(variants[0])
+    if any(list(v) != keys for v in variants):
+        return ""
+    axes = [list(dict.fromkeys(str(v[key]) for v in variants)) for key in keys]
+    size = 1
+    for axis in axes:
+        size *= len(axis)
+    if size != len({tuple(str(v[key]) for key in keys) for v in variants}) or size != len(variants):
+        return ""
+    return " × ".join("/".join(axis) for axis in axes)
+
+
+def range_text(numbers: list) -> str:
+    """'3–17' for the values of a measurement across variants."""
+    low, high = min(numbers), max(numbers)
+    return _number_text(low) if low == high else f"{_number_text(low)}–{_number_text(high)}"
+
+
+def _number_text(number) -> str:
+    return f"{number:.3g}" if isinstance(number, float) else str(number)

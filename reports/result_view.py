@@ -1,0 +1,104 @@
+"""Everything one result says on one kernel, for the details of a report cell."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .kernels import Column, Link, link
+from .observations import is_timing
+from .plots import Plot, sequence_plots
+from .values import full_text, short_text
+
+
+@dataclass(frozen=True)
+class Observation:
+    key: str
+    text: str
+    full: str
+    differs: bool  # differs between kernels in this row
+    is_key: bool  # one of the scenario's key observations
+    emulated: bool  # a timing measured under TCG
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    observation: str
+    expected: str
+    observed: str
+
+
+@dataclass(frozen=True)
+class ResultView:
+    id: str
+    variant: str
+    outcome: str
+    reason: str | None
+    duration: float | None
+    duration_emulated: bool
+    backend: str | None
+    claim_verdict: str
+    expectation_verdict: str
+    expectation_kernels: str | None
+    expectation_source: str | None
+    expectation_note: str | None
+    mismatches: list[Mismatch]
+    observations: list[Observation]
+    sysctls: list[tuple[str, str]]
+    links: list[Link]
+    plots: tuple[Plot, ...] = ()  # pictures of a port sequence (S2), see plots.py
+
+
+def result_view(result: dict, variant: str, column: Column, base_dir: Path, out_dir: Path,
+                key_names: list[str], differing: set[str]) -> ResultView:
+    expectation = result.get("expectation") or {}
+    observations = result.get("observations") or {}
+    return ResultView(
+        id=result["id"],
+        variant=variant,
+        outcome=outcome(result),
+        reason=result.get("reason"),
+        duration=result.get("duration_seconds"),
+        duration_emulated=column.emulated,
+        backend=result.get("impairment_backend"),
+        claim_verdict=claim_verdict(result),
+        expectation_verdict=expectation_verdict(result),
+        expectation_kernels=expectation.get("kernels"),
+        expectation_source=expectation.get("source"),
+        expectation_note=expectation.get("note"),
+        mismatches=[
+            Mismatch(str(m.get("observation")), full_text(m.get("expected")), full_text(m.get("observed")))
+            for m in expectation.get("mismatches") or []
+        ],
+        # Key observations first, in the catalogue's order, then the rest as the case program wrote them.
+        observations=[
+            Observation(key, short_text(observations[key]), full_text(observations[key]), key in differing,
+                        key in key_names, column.emulated and is_timing(key))
+            for key in [k for k in key_names if k in observations] + [k for k in observations if k not in key_names]
+        ],
+        sysctls=[(name, full_text(value)) for name, value in (result.get("sysctls") or {}).items()],
+        links=_links(result, base_dir, out_dir),
+        plots=tuple(sequence_plots(observations)),
+    )
+
+
+def outcome(result: dict) -> str:
+    return str(result.get("outcome") or "unknown")
+
+
+def claim_verdict(result: dict) -> str:
+    return str((result.get("claim") or {}).get("verdict") or "unknown")
+
+
+def expectation_verdict(result: dict) -> str:
+    return str((result.get("expectation") or {}).get("verdict") or "none")
+
+
+def _links(result: dict, base_dir: Path, out_dir: Path) -> list[Link]:
+    links = [
+        link(" ".join(filter(None, [evidence.get("kind") or "file", evidence.get("namespace")])),
+             evidence["path"], evidence.get("description") or "", base_dir, out_dir)
+        for evidence in result.get("evidence") or []
+        if evidence.get("path")
+    ]
+    if result.get("log"):
+        links.append(link("log", result["log"], "the case program's stdout and stderr", base_dir, out_dir))
+    return links
