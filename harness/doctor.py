@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import os
 import pathlib
+import platform
 import shutil
 import subprocess
 
@@ -48,6 +50,29 @@ def _python_module(module: str, package: str) -> Check:
                  f"package {package} (for /usr/bin/python3)")
 
 
+def _kvm_check() -> Check:
+    from harness import kernel_store
+    kvm = pathlib.Path("/dev/kvm")
+    if not (kvm.exists() and os.access(kvm, os.R_OK | os.W_OK)):
+        return Check("KVM", False, "/dev/kvm absent: QEMU targets use TCG", "a host with KVM; TCG works without it",
+                     required=False)
+    probes = kernel_store.CACHE / "accel-probe.json"
+    known = json.loads(probes.read_text()) if probes.exists() else {}
+    mine = [v for k, v in known.items() if k.startswith(platform.release() + " |")]
+    if not mine:
+        return Check("KVM", True, "/dev/kvm present; the first QEMU run probes whether stock kernels boot under it",
+                     required=False)
+    return Check("KVM", mine[0]["accelerator"] == "kvm", mine[0]["why"],
+                 "nothing to do: QEMU targets use TCG (slower; the report flags timings)", required=False)
+
+
+def _cached_kernels() -> Check:
+    from harness import kernel_store
+    found = sorted(json.loads(p.read_text())["release"] for p in (kernel_store.CACHE / "kernels").glob("*/kernel.json"))
+    return Check("cached kernels", bool(found), ", ".join(found) or f"none in {kernel_store.CACHE}/kernels",
+                 "fetched on first use by ./tcprepro run --kernel debian:<suite>", required=False)
+
+
 def checks(build_dir: pathlib.Path) -> list[Check]:
     is_root = os.geteuid() == 0
     out = [Check("root", is_root, f"uid {os.geteuid()}", "run as root (namespaces need CAP_SYS_ADMIN)")]
@@ -71,11 +96,10 @@ def checks(build_dir: pathlib.Path) -> list[Check]:
                       "nft queue statement available",
                       "package nftables; kernel CONFIG_NFT_QUEUE", required=False))
     out.append(_command("QEMU", "qemu-system-x86_64", "qemu-system-x86", required=False))
-    kvm = pathlib.Path("/dev/kvm")
-    out.append(Check("KVM", kvm.exists() and os.access(kvm, os.R_OK | os.W_OK),
-                     "/dev/kvm present (a boot probe decides whether stock kernels run under it)"
-                     if kvm.exists() else "/dev/kvm absent: QEMU targets will use TCG",
-                     "a host with KVM; TCG works without it", required=False))
+    out.append(_command("busybox-static (guest initramfs)", "busybox", "busybox-static", required=False))
+    out.append(_command("cpio (guest initramfs)", "cpio", "cpio", required=False))
+    out.append(_kvm_check())
+    out.append(_cached_kernels())
     out.append(_command("cmake", "cmake", "cmake"))
     out.append(_python_module("pytest", "python3-pytest"))
     out.append(_python_module("jinja2", "python3-jinja2"))

@@ -41,7 +41,7 @@ while read -r module; do
 done </modules/order
 [ -n "$tcprepro_job" ] || { say "done 0"; poweroff -f; }
 mkdir -p /hostroot
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro hostroot /hostroot || fail "mounting the host root (9p)"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro,cache=loose hostroot /hostroot || fail "mounting the host root (9p)"
 for dir in tmp run var/tmp; do mount -t tmpfs tmpfs "/hostroot/$dir" || fail "tmpfs on /$dir"; done
 # After the tmpfs mounts, so that an output folder under /tmp is not hidden by them.
 mkdir -p "/hostroot$tcprepro_out" 2>/dev/null
