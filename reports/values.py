@@ -79,6 +79,8 @@ def variant_name(variant) -> str:
 
 def variants_text(variants: list, every: list) -> str:
     """Name the variants a collapsed row stands for, compactly: 'all 4 (ipv4/ipv6 × loopback/veth)'."""
+    if len(variants) == 1:
+        return variant_name(variants[0])
     product = _product_text(variants)
     if len(every) > 1 and len(variants) == len(every):
         return f"all {len(variants)}" + (f" ({product})" if product else "")
