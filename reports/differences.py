@@ -103,7 +103,7 @@ def _key(values: dict, key: str) -> str:
 def _shown(sample: Sample, differences: list[str]) -> list[tuple[str, str]]:
     if not sample.ran:
         # Nothing was observed: the outcome (and why) is all there is to show.
-        return [(OUTCOME, sample.outcome + (f": {sample.reason}" if sample.reason else ""))]
+        return [(OUTCOME, _outcome_text(sample))]
     shown = []
     for what in differences:
         if what == OUTCOME:
@@ -115,6 +115,13 @@ def _shown(sample: Sample, differences: list[str]) -> list[tuple[str, str]]:
         else:
             shown.append((what, short_text(sample.values[what]) if what in sample.values else _MISSING))
     return shown
+
+
+def _outcome_text(sample: Sample) -> str:
+    reason = sample.reason or ""
+    if not reason or reason.startswith(sample.outcome):  # the harness often starts it with "skipped:"
+        return reason or sample.outcome
+    return f"{sample.outcome}: {reason}"
 
 
 def _explaining(ran: list[Sample], keys: set[str]) -> list[Applied]:

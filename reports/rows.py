@@ -191,7 +191,7 @@ def _value(key: str, results: list[dict], measured, differing, column: Column) -
         text, full = short_text(values[0]), full_text(values[0])
     else:
         numbers = all(isinstance(v, Number) and not isinstance(v, bool) for v in values)
-        text = range_text(values) if numbers else short_text(values[0]) + " …"
+        text = range_text(values) if numbers else "differs by variant"
         full = "; ".join(f"{variant_name(r.get('variant'))}: {full_text(v)}" for r, v in found)
     return Value(key, text, full, key in differing, key in measured, column.emulated and is_timing(key))
 

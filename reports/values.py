@@ -83,7 +83,7 @@ def variants_text(variants: list, every: list) -> str:
         return variant_name(variants[0])
     product = _product_text(variants)
     if len(every) > 1 and len(variants) == len(every):
-        return f"all {len(variants)}" + (f" ({product})" if product else "")
+        return ("both" if len(variants) == 2 else f"all {len(variants)}") + (f" ({product})" if product else "")
     return product or ", ".join(variant_name(variant) for variant in variants)
 
 
