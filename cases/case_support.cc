@@ -1,5 +1,6 @@
 #include "cases/case_support.h"
 
+#include <cctype>
 #include <cstdlib>
 
 namespace tcprepro {
@@ -7,11 +8,13 @@ namespace tcprepro {
 std::filesystem::path EvidenceDirForCurrentTest() {
   if (const char* dir = std::getenv("TCPREPRO_EVIDENCE_DIR"); dir && *dir) return dir;
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  // The same name as the harness's CaseTest.evidence_name.
   std::string name = std::string(info->test_suite_name()) + "." + info->name();
   for (char& c : name) {
-    if (c == '/') c = '_';
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-') c = '_';
   }
-  return std::filesystem::current_path() / "evidence" / name;
+  const char* root = std::getenv("TCPREPRO_EVIDENCE_ROOT");
+  return (root && *root ? std::filesystem::path(root) : std::filesystem::current_path() / "evidence") / name;
 }
 
 }  // namespace tcprepro

@@ -11,8 +11,10 @@
 
 namespace tcprepro {
 
-// $TCPREPRO_EVIDENCE_DIR when the harness runs the test (one process per
-// test), else evidence/<Suite.Test_param> under the working directory.
+// $TCPREPRO_EVIDENCE_DIR when the harness runs one test per process;
+// else <root>/<Suite.Test_param>, where root is $TCPREPRO_EVIDENCE_ROOT (the
+// harness runs several tests in one process) or evidence/ in the working
+// directory (a case program run by hand).
 std::filesystem::path EvidenceDirForCurrentTest();
 
 }  // namespace tcprepro

@@ -96,6 +96,44 @@ def _gtest_failures(report: pathlib.Path) -> tuple[str | None, list[str]]:
     return test.get("result"), [f["failure"] for f in test.get("failures", [])]
 
 
+def _run_program(argv: list[str], env: dict, log: pathlib.Path, timeout: float) -> tuple[int, bool]:
+    """(exit status, timed out) of a case program run in its own process group, killed on timeout."""
+    with log.open("w") as log_file:
+        process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **env},
+                                   start_new_session=True)
+        try:
+            return process.wait(timeout=timeout), False
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            return process.wait(), True
+
+
+def _read_record(evidence_dir: pathlib.Path) -> dict:
+    try:
+        return json.loads((evidence_dir / "observations.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _outcome(status: int, gtest_result: str | None, failures: list[str], record: dict,
+             log_name: str) -> tuple[str, str | None]:
+    if failures:
+        return "error", "\n".join(failures)
+    if status != 0:
+        how = f"signal {-status}" if status < 0 else f"exit code {status}"
+        return "error", f"case program ended with {how}; see {log_name}"
+    if gtest_result == "SKIPPED" or record.get("skipped"):
+        return "skipped", record.get("skipped") or "skipped by the case program"
+    if not record.get("observations"):
+        return "error", "the case program recorded no observations"
+    return "passed", None
+
+
+def _uname() -> str:
+    uname = os.uname()
+    return f"{uname.release} {uname.version}"
+
+
 def run_test(test: CaseTest, evidence_root: pathlib.Path) -> RawResult:
     """Runs one test in its own process group; kills the group on timeout."""
     evidence_dir = evidence_root / test.evidence_name
@@ -103,40 +141,72 @@ def run_test(test: CaseTest, evidence_root: pathlib.Path) -> RawResult:
     log = evidence_dir / "gtest.log"
     report = evidence_dir / "gtest.json"
     argv = [str(test.binary), f"--gtest_filter={test.id}", f"--gtest_output=json:{report}"]
-    env = {**os.environ, "TCPREPRO_EVIDENCE_DIR": str(evidence_dir)}
     started = time.monotonic()
-    with log.open("w") as log_file:
-        process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
-        try:
-            status = process.wait(timeout=TEST_TIMEOUT_SECONDS)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            status = process.wait()
-            timed_out = True
+    status, timed_out = _run_program(argv, {"TCPREPRO_EVIDENCE_DIR": str(evidence_dir)}, log, TEST_TIMEOUT_SECONDS)
     duration = time.monotonic() - started
-
-    record_file = evidence_dir / "observations.json"
-    try:
-        record = json.loads(record_file.read_text())
-    except (OSError, ValueError):
-        record = {}
-    gtest_result, failures = _gtest_failures(report)
-
+    record = _read_record(evidence_dir)
     if timed_out:
         outcome, reason = "error", f"timed out after {TEST_TIMEOUT_SECONDS} s; process group killed"
-    elif failures:
-        outcome, reason = "error", "\n".join(failures)
-    elif status != 0:
-        how = f"signal {-status}" if status < 0 else f"exit code {status}"
-        outcome, reason = "error", f"case program ended with {how}; see {log.name}"
-    elif gtest_result == "SKIPPED" or record.get("skipped"):
-        outcome, reason = "skipped", record.get("skipped") or "skipped by the case program"
-    elif not record.get("observations"):
-        outcome, reason = "error", "the case program recorded no observations"
     else:
-        outcome, reason = "passed", None
-    uname = os.uname()
-    return RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, log,
-                     f"{uname.release} {uname.version}")
+        gtest_result, failures = _gtest_failures(report)
+        outcome, reason = _outcome(status, gtest_result, failures, record, log.name)
+    return RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, log, _uname())
+
+
+# A batch bounds its wait by the sum of generous per-test times; one that runs
+# over (or crashes) is retried test by test, each with the full timeout.
+BATCH_SECONDS_PER_TEST = 20
+
+
+def _split_log(text: str) -> dict[str, str]:
+    """Each test's part of a GoogleTest log, from its [ RUN ] line to its result line."""
+    parts, current = {}, None
+    for line in text.splitlines(keepends=True):
+        match = re.match(r"\[ RUN      \] (\S+)", line)
+        if match:
+            current = match.group(1)
+            parts[current] = ""
+        if current:
+            parts[current] += line
+            if re.match(r"\[ {2}(     OK| FAILED |SKIPPED ) \] ", line):
+                current = None
+    return parts
+
+
+def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path) -> list[RawResult]:
+    """Runs tests of one case program in a single process: cheaper where starting a
+    process is slow (a QEMU guest under TCG). Falls back to run_test per test when
+    the batch does not end normally."""
+    binary = tests[0].binary
+    assert all(t.binary == binary for t in tests), "a batch is one case program"
+    evidence_root.mkdir(parents=True, exist_ok=True)
+    log = evidence_root / f"{binary.name}.batch.log"
+    report = evidence_root / f"{binary.name}.batch.json"
+    argv = [str(binary), "--gtest_filter=" + ":".join(t.id for t in tests), f"--gtest_output=json:{report}"]
+    status, timed_out = _run_program(argv, {"TCPREPRO_EVIDENCE_ROOT": str(evidence_root)}, log,
+                                     BATCH_SECONDS_PER_TEST * len(tests))
+    try:
+        suites = json.loads(report.read_text())["testsuites"]
+    except (OSError, ValueError, KeyError):
+        suites = None
+    if timed_out or suites is None:
+        return [run_test(test, evidence_root) for test in tests]
+    reported = {f"{suite['name']}.{case['name']}": case for suite in suites for case in suite["testsuite"]}
+    logs = _split_log(log.read_text(errors="replace"))
+    results = []
+    for test in tests:
+        case = reported.get(test.id)
+        if case is None:
+            results.append(run_test(test, evidence_root))
+            continue
+        evidence_dir = evidence_root / test.evidence_name
+        evidence_dir.mkdir(parents=True, exist_ok=True)
+        test_log = evidence_dir / "gtest.log"
+        test_log.write_text(logs.get(test.id, ""))
+        record = _read_record(evidence_dir)
+        failures = [f["failure"] for f in case.get("failures", [])]
+        # The process status belongs to the batch; a failing test shows in its own failures.
+        outcome, reason = _outcome(0, case.get("result"), failures, record, test_log.name)
+        duration = float(case.get("time", "0s").rstrip("s"))
+        results.append(RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, test_log, _uname()))
+    return results

@@ -86,3 +86,24 @@ def test_summary_counts(tmp_path, monkeypatch):
     summary = results.summarise(entries)
     assert (summary["total"], summary["passed"], summary["skipped"], summary["error"]) == (3, 1, 1, 1)
     assert (summary["as_expected"], summary["no_expectation"]) == (1, 2)
+
+
+def _batch_tests():
+    return [cases.CaseTest(f"S9/Fake.X_Test/{v}", FAKE, SCENARIO, v) for v in ("ipv4_loopback", "ipv6_veth")]
+
+
+def test_a_batch_gives_each_test_its_result_log_and_evidence(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "batch")
+    raws = cases.run_batch(_batch_tests(), tmp_path / "evidence")
+    assert [(r.outcome, r.duration_seconds) for r in raws] == [("passed", 0.25), ("passed", 0.25)]
+    for raw in raws:
+        assert raw.evidence_dir.name == raw.test.evidence_name
+        assert raw.record["observations"] == {"connected": True}
+        assert raw.log.read_text().startswith(f"[ RUN      ] {raw.test.id}\nstory of")
+
+
+def test_a_batch_that_crashes_is_rerun_test_by_test(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "batch-crash")
+    raws = cases.run_batch(_batch_tests(), tmp_path / "evidence")
+    assert [r.outcome for r in raws] == ["passed", "passed"]
+    assert all(r.log.name == "gtest.log" and "RUN" not in r.log.read_text() for r in raws)
