@@ -219,9 +219,9 @@ TEST_P(Conformance, ExactlyTheNthMatchIsDroppedAndItsRetransmissionPasses) {
 TEST_P(Conformance, FixedDelayIsWithinTolerance) {
   UniqueFd listener = Listen();
   const auto delay = 50ms;
-  // Ingress on the server: its capture sees the SYN arrive (before the hook,
-  // and for netem again when the ifb hands it back) and its SYN-ACK leave once
-  // the delayed SYN is delivered.
+  // Ingress on the server: its capture sees the SYN arrive (before the hook;
+  // for netem also leaving the ifb when delivered, as "ifb Out") and its
+  // SYN-ACK leave once the delayed SYN is delivered.
   IMPAIR_OR_SKIP(slow, *server_,
                  {"s0", Direction::kIngress, {Family::kIpv4, std::nullopt, kPort, kTcpSyn | kTcpAck, kTcpSyn, 0},
                   ImpairAction::Delay(delay)});
