@@ -35,6 +35,9 @@ echo "== a Debian kernel in QEMU: ./tcprepro run --kernel debian:bookworm (one s
 ./tcprepro run --kernel debian:bookworm -k "S1a and ipv4_loopback" --out "$e2e/guest"
 grep -q '"accelerator"' "$e2e/guest/debian-bookworm/results.json"
 
+echo "== impairment conformance, netem and nfqueue, in the same guest kernel"
+./tcprepro exec --kernel debian:bookworm --out "$e2e/conformance" -- build/netns/tests/impairment_test
+
 host_state >"$after"
 if ! diff -u "$before" "$after"; then
   echo "ci/test.sh: FAILED: the host's network namespace changed during the tests (diff above)" >&2
