@@ -42,7 +42,20 @@ done </modules/order
 [ -n "$tcprepro_job" ] || { say "done 0"; poweroff -f; }
 mkdir -p /hostroot
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288,ro,cache=loose hostroot /hostroot || fail "mounting the host root (9p)"
+# Host folders the job needs (the checkout, the build, the kernel's modules)
+# that lie under /tmp, /run or /var/tmp are set aside before the guest's own
+# tmpfs mounts hide them, and put back on top.
+n=0
+for path in $(echo "$tcprepro_keep" | tr ':' ' '); do
+  n=$((n + 1)); mkdir -p "/keep/$n"
+  mount --bind "/hostroot$path" "/keep/$n" || fail "keeping $path"
+done
 for dir in tmp run var/tmp; do mount -t tmpfs tmpfs "/hostroot/$dir" || fail "tmpfs on /$dir"; done
+n=0
+for path in $(echo "$tcprepro_keep" | tr ':' ' '); do
+  n=$((n + 1)); mkdir -p "/hostroot$path"
+  mount --move "/keep/$n" "/hostroot$path" || fail "restoring $path"
+done
 # After the tmpfs mounts, so that an output folder under /tmp is not hidden by them.
 mkdir -p "/hostroot$tcprepro_out" 2>/dev/null
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 out "/hostroot$tcprepro_out" || fail "mounting the output folder $tcprepro_out (9p)"

@@ -70,8 +70,17 @@ def _die_with_parent() -> None:
     os.setsid()
 
 
+# The guest mounts its own tmpfs on these; host folders below them must be kept explicitly.
+_GUEST_TMPFS = (pathlib.Path("/tmp"), pathlib.Path("/run"), pathlib.Path("/var/tmp"))
+
+
+def _hidden_by_guest_tmpfs(paths: list[pathlib.Path]) -> list[pathlib.Path]:
+    return [p for p in dict.fromkeys(paths) if any(p.is_relative_to(t) for t in _GUEST_TMPFS)]
+
+
 def _command(image: kernel_store.KernelImage, initrd: pathlib.Path, accelerator: str, cpus: int,
-             out: pathlib.Path | None, job: pathlib.Path | None, cwd: pathlib.Path) -> list[str]:
+             out: pathlib.Path | None, job: pathlib.Path | None, cwd: pathlib.Path,
+             keep: list[pathlib.Path]) -> list[str]:
     append = ["console=ttyS0", "panic=-1", "loglevel=4", "tsc=reliable"]
     command = [require_qemu(), "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                "-serial", "stdio", "-m", str(MEMORY_MB), "-smp", str(cpus),
@@ -81,18 +90,24 @@ def _command(image: kernel_store.KernelImage, initrd: pathlib.Path, accelerator:
         command += ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
                     "-virtfs", f"local,path={out},mount_tag=out,security_model=none,multidevs=remap"]
         append += [f"tcprepro_out={out}", f"tcprepro_job={job}", f"tcprepro_cwd={cwd}"]
+        hidden = _hidden_by_guest_tmpfs([cwd, image.module_root, *keep])
+        if hidden:
+            append.append("tcprepro_keep=" + ":".join(map(str, hidden)))
     return command + ["-append", " ".join(append)]
 
 
 def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, out: pathlib.Path | None = None,
-         job: pathlib.Path | None = None, cwd: pathlib.Path = pathlib.Path("/"), boot_timeout: float,
-         timeout: float, console: pathlib.Path) -> GuestRun:
-    """Boots `image`; runs `job` (a shell script under `out`) in the host-root chroot; powers off."""
-    for path in (out, cwd, job):
+         job: pathlib.Path | None = None, cwd: pathlib.Path = pathlib.Path("/"), keep: list[pathlib.Path] = (),
+         boot_timeout: float, timeout: float, console: pathlib.Path) -> GuestRun:
+    """Boots `image`; runs `job` (a shell script under `out`) in the host-root chroot; powers off.
+
+    `keep`: host folders the job reads besides `cwd` (a build folder, say).
+    """
+    for path in (out, cwd, job, *keep):
         if path is not None and re.search(r"\s", str(path)):
             raise GuestError(f"{path}: paths given to the guest may not contain whitespace")
     initrd = guest_image.initramfs(image)
-    command = _command(image, initrd, accelerator, cpus, out, job, cwd)
+    command = _command(image, initrd, accelerator, cpus, out, job, cwd, list(keep))
     started = time.monotonic()
     up_at: list[float] = []
     done: list[int] = []

@@ -75,6 +75,7 @@ class QemuTarget:
                           + exports + f"exec /usr/bin/python3 -m harness.guest {shlex.quote(str(out / 'guest-job.json'))}\n")
         try:
             self.guest_run = qemu.boot(self.image, self.accelerator, cpus=self.cpus, out=out, job=script, cwd=REPO,
+                                       keep=[self.build],
                                        boot_timeout=qemu.TCG_BOOT_TIMEOUT, timeout=self.timeout,
                                        console=out / "console.log")
             if self.guest_run.status != 0:

@@ -46,3 +46,9 @@ def test_a_guest_that_never_started_the_harness_is_judged_by_its_package_version
     raws = target._collect(tests, tmp_path / "missing.jsonl")
     assert {r.outcome for r in raws} == {"error"}
     assert target.kernel.upstream == (6, 1, 176)
+
+
+def test_host_folders_under_the_guests_tmpfs_are_kept():
+    from harness import qemu
+    paths = [pathlib.Path(p) for p in ("/tmp/clone", "/tmp/clone", "/work/main", "/var/tmp/b", "/run/x", "/tmpfoo")]
+    assert qemu._hidden_by_guest_tmpfs(paths) == [pathlib.Path(p) for p in ("/tmp/clone", "/var/tmp/b", "/run/x")]
