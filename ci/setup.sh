@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 packages="
   cmake g++ make pkg-config
   googletest libgtest-dev nlohmann-json3-dev libpcap-dev libnetfilter-queue-dev
+  libnl-route-3-dev
   iproute2 iptables nftables util-linux
   python3-pytest python3-jinja2
   qemu-system-x86 busybox-static cpio kmod xz-utils zstd

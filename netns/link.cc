@@ -1,29 +1,17 @@
 #include "netns/link.h"
 
-#include <unistd.h>
-
-#include "netns/command.h"
 #include "netns/error.h"
+#include "netns/netlink.h"
 
 namespace tcprepro {
 namespace {
 
-// A path to the namespace that `ip` (a child process) can open: our own fd
-// table through /proc, since the fd itself is close-on-exec.
-std::string NamespacePath(const NetNamespace& ns) {
-  return "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(ns.fd());
-}
-
-void ConfigureEnd(const VethEnd& end) {
+void ConfigureEnd(RouteSocket& sock, const VethEnd& end) {
   // Up before the addresses: IPv6 addresses added to a down link only take
   // effect when it comes up, and the first neighbour solicitation of the
   // story was then lost, costing a one-second retransmission.
-  CheckedRunIn(*end.ns, {"ip", "link", "set", end.name, "up"});
-  for (const auto& address : end.addresses) {
-    std::vector<std::string> argv = {"ip", "address", "add", address, "dev", end.name};
-    if (address.find(':') != std::string::npos) argv.push_back("nodad");
-    CheckedRunIn(*end.ns, argv);
-  }
+  sock.SetUp(end.name);
+  for (const auto& address : end.addresses) sock.AddAddress(end.name, address);
 }
 
 }  // namespace
@@ -31,13 +19,18 @@ void ConfigureEnd(const VethEnd& end) {
 VethPair::VethPair(VethEnd a, VethEnd b) : a_(std::move(a)), b_(std::move(b)) {
   RequireNotHost(*a_.ns, "create veth " + a_.name);
   RequireNotHost(*b_.ns, "create veth " + b_.name);
-  CheckedRunIn(*a_.ns, {"ip", "link", "add", a_.name, "type", "veth", "peer", "name", b_.name,
-                        "netns", NamespacePath(*b_.ns)});
+  RouteSocket in_a(*a_.ns);
+  in_a.AddVeth(a_.name, b_.name, *b_.ns);
   try {
-    ConfigureEnd(a_);
-    ConfigureEnd(b_);
+    ConfigureEnd(in_a, a_);
+    RouteSocket in_b(*b_.ns);
+    ConfigureEnd(in_b, b_);
   } catch (...) {
-    RunIn(*a_.ns, {"ip", "link", "del", a_.name});
+    // Best effort, so the first error is the one reported.
+    try {
+      in_a.DeleteLink(a_.name);
+    } catch (const LabError&) {
+    }
     throw;
   }
 }
@@ -45,7 +38,7 @@ VethPair::VethPair(VethEnd a, VethEnd b) : a_(std::move(a)), b_(std::move(b)) {
 VethPair::~VethPair() {
   // Best effort: if this fails the namespaces' end removes the pair anyway.
   try {
-    RunIn(*a_.ns, {"ip", "link", "del", a_.name});
+    RouteSocket(*a_.ns).DeleteLink(a_.name);
   } catch (const LabError&) {
   }
 }

@@ -1,7 +1,8 @@
 // A veth pair whose two ends are born in their namespaces (never in the
 // host's), up, with IPv4 and IPv6 addresses. IPv6 addresses are added with
-// `nodad`, so they are usable at once instead of racing duplicate address
+// IFA_F_NODAD, so they are usable at once instead of racing duplicate address
 // detection. Deleting one end deletes both; the namespaces' end deletes them too.
+// Made with rtnetlink requests (netns/netlink.h), no `ip` processes.
 #pragma once
 
 #include <string>
