@@ -154,7 +154,9 @@ TEST_P(Conformance, HeldRstArrivesAfterReleaseAndNotBefore) {
       ++rsts;
       EXPECT_GE(seg.time, released_at) << capture->namespace_label() << " saw the RST before it was released";
     }
-    EXPECT_EQ(rsts, held) << capture->namespace_label();
+    // A SYN retransmitted just before the release is answered after it,
+    // by an RST the rule no longer holds: more RSTs than held, never fewer.
+    EXPECT_GE(rsts, held) << capture->namespace_label();
   }
 }
 
