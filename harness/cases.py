@@ -14,7 +14,9 @@ import pathlib
 import re
 import signal
 import subprocess
+import threading
 import time
+from typing import Callable
 
 from harness import catalogue
 
@@ -153,60 +155,62 @@ def run_test(test: CaseTest, evidence_root: pathlib.Path) -> RawResult:
     return RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, log, _uname())
 
 
-# A batch bounds its wait by the sum of generous per-test times; one that runs
-# over (or crashes) is retried test by test, each with the full timeout.
+# A batch bounds its wait by the sum of generous per-test times; tests a batch
+# did not finish (it crashed, or ran over) are run again one by one.
 BATCH_SECONDS_PER_TEST = 20
+_RESULT_LINE = re.compile(r"\[ {2}( {5}OK| FAILED |SKIPPED ) \] (\S+) \((\d+) ms\)")
 
 
-def _split_log(text: str) -> dict[str, str]:
-    """Each test's part of a GoogleTest log, from its [ RUN ] line to its result line."""
-    parts, current = {}, None
-    for line in text.splitlines(keepends=True):
-        match = re.match(r"\[ RUN      \] (\S+)", line)
-        if match:
-            current = match.group(1)
-            parts[current] = ""
-        if current:
-            parts[current] += line
-            if re.match(r"\[ {2}(     OK| FAILED |SKIPPED ) \] ", line):
-                current = None
-    return parts
-
-
-def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path) -> list[RawResult]:
+def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
+              on_result: Callable[[RawResult], None] = lambda raw: None) -> list[RawResult]:
     """Runs tests of one case program in a single process: cheaper where starting a
-    process is slow (a QEMU guest under TCG). Falls back to run_test per test when
-    the batch does not end normally."""
+    process is slow (a QEMU guest under TCG). Each test's result is read from the
+    program's output as soon as the test ends and handed to `on_result`, so a
+    guest that hangs later still returns it."""
     binary = tests[0].binary
     assert all(t.binary == binary for t in tests), "a batch is one case program"
+    by_id = {t.id: t for t in tests}
     evidence_root.mkdir(parents=True, exist_ok=True)
-    log = evidence_root / f"{binary.name}.batch.log"
-    report = evidence_root / f"{binary.name}.batch.json"
-    argv = [str(binary), "--gtest_filter=" + ":".join(t.id for t in tests), f"--gtest_output=json:{report}"]
-    status, timed_out = _run_program(argv, {"TCPREPRO_EVIDENCE_ROOT": str(evidence_root)}, log,
-                                     BATCH_SECONDS_PER_TEST * len(tests))
-    try:
-        suites = json.loads(report.read_text())["testsuites"]
-    except (OSError, ValueError, KeyError):
-        suites = None
-    if timed_out or suites is None:
-        return [run_test(test, evidence_root) for test in tests]
-    reported = {f"{suite['name']}.{case['name']}": case for suite in suites for case in suite["testsuite"]}
-    logs = _split_log(log.read_text(errors="replace"))
+    argv = [str(binary), "--gtest_filter=" + ":".join(by_id)]
+    env = {**os.environ, "TCPREPRO_EVIDENCE_ROOT": str(evidence_root)}
+    finished: dict[str, RawResult] = {}
+    section: list[str] = []
+    with (evidence_root / f"{binary.name}.batch.log").open("w") as batch_log:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                                   errors="replace", start_new_session=True)
+        watchdog = threading.Timer(BATCH_SECONDS_PER_TEST * len(tests), os.killpg, (process.pid, signal.SIGKILL))
+        watchdog.start()
+        for line in process.stdout:
+            batch_log.write(line)
+            if line.startswith("[ RUN      ] "):
+                section = []
+            section.append(line)
+            ended = _RESULT_LINE.match(line)
+            if ended and ended.group(2) in by_id:
+                raw = _batch_result(by_id[ended.group(2)], ended.group(1).strip(), int(ended.group(3)),
+                                    section, evidence_root)
+                finished[raw.test.id] = raw
+                on_result(raw)
+        process.wait()
+        watchdog.cancel()
     results = []
     for test in tests:
-        case = reported.get(test.id)
-        if case is None:
-            results.append(run_test(test, evidence_root))
-            continue
-        evidence_dir = evidence_root / test.evidence_name
-        evidence_dir.mkdir(parents=True, exist_ok=True)
-        test_log = evidence_dir / "gtest.log"
-        test_log.write_text(logs.get(test.id, ""))
-        record = _read_record(evidence_dir)
-        failures = [f["failure"] for f in case.get("failures", [])]
-        # The process status belongs to the batch; a failing test shows in its own failures.
-        outcome, reason = _outcome(0, case.get("result"), failures, record, test_log.name)
-        duration = float(case.get("time", "0s").rstrip("s"))
-        results.append(RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, test_log, _uname()))
+        if test.id not in finished:
+            finished[test.id] = run_test(test, evidence_root)
+            on_result(finished[test.id])
+        results.append(finished[test.id])
     return results
+
+
+def _batch_result(test: CaseTest, verdict: str, milliseconds: int, section: list[str],
+                  evidence_root: pathlib.Path) -> RawResult:
+    evidence_dir = evidence_root / test.evidence_name
+    evidence_dir.mkdir(parents=True, exist_ok=True)
+    log = evidence_dir / "gtest.log"
+    log.write_text("".join(section))
+    record = _read_record(evidence_dir)
+    # gtest prints a failure's location and message between RUN and FAILED.
+    failures = ["".join(section[1:-1]).strip() or "failed"] if verdict == "FAILED" else []
+    gtest_result = "SKIPPED" if verdict == "SKIPPED" else "COMPLETED"
+    outcome, reason = _outcome(0, gtest_result, failures, record, log.name)
+    return RawResult(test, outcome, reason, milliseconds / 1000, record, evidence_dir, log, _uname())

@@ -2,9 +2,9 @@
 
 `python3 -m harness.guest JOB.json` (harness/targets.py writes the job and
 boots the guest). The first line of the output file is the guest's kernel;
-each further line is one test's raw result, written as soon as its batch
-(the tests of one case program run in one process) finishes, so a guest
-that hangs or panics half-way still returns what it did.
+each further line is one test's raw result, written as soon as the test
+ends (the tests of one case program run in one process), so a guest that
+hangs or panics half-way still returns what it did.
 """
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import concurrent.futures
 import json
 import pathlib
 import sys
+import threading
 
 from harness import cases, catalogue, kernel
 
@@ -44,12 +45,16 @@ def main(job_file: str) -> int:
         for index, name in enumerate(job["tests"]):
             test = tests[name]
             batches.setdefault((test.binary, index % job["jobs"]), []).append(test)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=job["jobs"]) as pool:
-            running = [pool.submit(cases.run_batch, batch, evidence_root) for batch in batches.values()]
-            for done in concurrent.futures.as_completed(running):
-                for raw in done.result():
-                    out.write(json.dumps(raw_to_json(raw)) + "\n")
+        lock = threading.Lock()
+
+        def write(raw: cases.RawResult) -> None:
+            with lock:
+                out.write(json.dumps(raw_to_json(raw)) + "\n")
                 out.flush()
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=job["jobs"]) as pool:
+            for batch in batches.values():
+                pool.submit(cases.run_batch, batch, evidence_root, write)
     return 0
 
 

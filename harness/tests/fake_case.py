@@ -13,7 +13,7 @@ if "--gtest_list_tests" in sys.argv:
     sys.exit(0)
 
 mode = os.environ["FAKE_MODE"]
-report = pathlib.Path(args["--gtest_output"].removeprefix("json:"))
+report = pathlib.Path(args.get("--gtest_output", "json:/dev/null").removeprefix("json:"))
 record = {"scenario": "X", "variant": {"family": "ipv4"}, "observations": {"connected": True},
           "sysctls": {}, "evidence": [{"kind": "pcap", "path": "host.pcap", "namespace": "host"}],
           "skipped": None}
@@ -22,19 +22,19 @@ if "TCPREPRO_EVIDENCE_ROOT" in os.environ:  # several tests in one process, as r
     if mode == "batch-crash":
         os.kill(os.getpid(), signal.SIGSEGV)
     root = pathlib.Path(os.environ["TCPREPRO_EVIDENCE_ROOT"])
-    cases = []
-    for full in args["--gtest_filter"].split(":"):
-        suite, name = full.split(".", 1)
-        print(f"[ RUN      ] {full}\nstory of {name}\n[       OK ] {full} (3 ms)")
+    for index, full in enumerate(args["--gtest_filter"].split(":")):
+        if mode == "batch-hang" and index == 1:
+            print(f"[ RUN      ] {full}", flush=True)
+            time.sleep(60)
         evidence = root / full.replace("/", "_")
         evidence.mkdir(parents=True, exist_ok=True)
         (evidence / "observations.json").write_text(json.dumps(record))
-        cases.append({"name": name, "result": "COMPLETED", "time": "0.25s"})
-    report.write_text(json.dumps({"testsuites": [{"name": suite, "testsuite": cases}]}))
+        print(f"[ RUN      ] {full}\nstory of {full}\n[       OK ] {full} (250 ms)", flush=True)
+    print("[  PASSED  ] all tests.")
     sys.exit(0)
 
 evidence = pathlib.Path(os.environ["TCPREPRO_EVIDENCE_DIR"])
-if mode == "batch-crash":  # run alone after the batch crashed
+if mode.startswith("batch-"):  # run alone after the batch crashed or hung
     mode = "pass"
 
 

@@ -92,14 +92,16 @@ def _batch_tests():
     return [cases.CaseTest(f"S9/Fake.X_Test/{v}", FAKE, SCENARIO, v) for v in ("ipv4_loopback", "ipv6_veth")]
 
 
-def test_a_batch_gives_each_test_its_result_log_and_evidence(tmp_path, monkeypatch):
+def test_a_batch_gives_each_test_its_result_log_and_evidence_as_it_ends(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_MODE", "batch")
-    raws = cases.run_batch(_batch_tests(), tmp_path / "evidence")
+    streamed = []
+    raws = cases.run_batch(_batch_tests(), tmp_path / "evidence", streamed.append)
+    assert streamed == raws
     assert [(r.outcome, r.duration_seconds) for r in raws] == [("passed", 0.25), ("passed", 0.25)]
     for raw in raws:
         assert raw.evidence_dir.name == raw.test.evidence_name
         assert raw.record["observations"] == {"connected": True}
-        assert raw.log.read_text().startswith(f"[ RUN      ] {raw.test.id}\nstory of")
+        assert raw.log.read_text() == f"[ RUN      ] {raw.test.id}\nstory of {raw.test.id}\n[       OK ] {raw.test.id} (250 ms)\n"
 
 
 def test_a_batch_that_crashes_is_rerun_test_by_test(tmp_path, monkeypatch):
@@ -107,3 +109,12 @@ def test_a_batch_that_crashes_is_rerun_test_by_test(tmp_path, monkeypatch):
     raws = cases.run_batch(_batch_tests(), tmp_path / "evidence")
     assert [r.outcome for r in raws] == ["passed", "passed"]
     assert all(r.log.name == "gtest.log" and "RUN" not in r.log.read_text() for r in raws)
+
+
+def test_a_hung_batch_keeps_what_finished_and_reruns_the_rest(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKE_MODE", "batch-hang")
+    monkeypatch.setattr(cases, "BATCH_SECONDS_PER_TEST", 0.5)
+    raws = cases.run_batch(_batch_tests(), tmp_path / "evidence")
+    assert [r.outcome for r in raws] == ["passed", "passed"]
+    assert "RUN" in raws[0].log.read_text()  # from the batch
+    assert "RUN" not in raws[1].log.read_text()  # run again on its own
