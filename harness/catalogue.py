@@ -86,7 +86,9 @@ def _load_family(path: pathlib.Path) -> Family:
 
 
 def load(directory: pathlib.Path = SCENARIO_DIR) -> list[Family]:
-    families = [_load_family(path) for path in sorted(directory.glob("*.toml"))]
+    families = [_load_family(path) for path in directory.glob("*.toml")]
+    # S1, S2, ... as SCENARIOS.md numbers them: the order of runs, listings and reports.
+    families.sort(key=lambda family: (len(family.id), family.id))
     if not families:
         raise CatalogueError(f"no scenario files (*.toml) in {directory}")
     return families
