@@ -8,6 +8,14 @@
 // TIME_WAIT (timestamps on, after a second); it is dangerous because a stale
 // RST is accepted even when it fails PAWS (first problem) and because a lost
 // final ACK leaves the peer in LAST_ACK when the 4-tuple comes back (second).
+// Claims (seed 002 §3.11): a TIME_WAIT that receives a newer SYN opens a new
+// connection, an older one gets an ACK and then the client's RST; and an RST
+// ends a TIME_WAIT early unless tcp_rfc1337=1 (S3f).
+//
+// Segments that only an old network could deliver at the right moment (an RST
+// at exactly rcv_nxt with a stale timestamp, a SYN below the TIME_WAIT's
+// rcv_nxt) are crafted with a raw socket (netns/raw_tcp.h); the seed's own
+// story with real packets uses an impairment that holds the server's RST.
 //
 // Every test builds fresh namespaces — a client and a server joined by a veth
 // pair, or one namespace talking over loopback — captures each, runs its story
@@ -233,6 +241,22 @@ Reconnect ReconnectUntilReuse(TwLab& lab, Clock::time_point since, std::chrono::
   }
 }
 
+// The S3c stories need the reused connection itself: reconnects on the
+// TIME_WAIT 4-tuple and accepts it, or skips when the kernel does not reuse.
+std::pair<UniqueFd, UniqueFd> ReuseOrSkip(TwLab& lab, ScenarioRecord& record, const UniqueFd& listener) {
+  Reconnect again = ReconnectUntilReuse(lab, Clock::now(), kReuseDeadline);
+  record.Observe("reconnect_errno", ErrnoName(again.err));
+  record.Observe("reuse_wait_ms", again.wait_ms);
+  if (again.err != 0) {
+    throw Unsupported("tcp_tw_reuse=1 did not let the client reuse its TIME_WAIT 4-tuple within " +
+                      std::to_string(std::chrono::milliseconds(kReuseDeadline).count()) + " ms (" +
+                      ErrnoName(again.err) + ")");
+  }
+  UniqueFd server = Accept(listener);
+  if (LocalEndpoint(again.fd.get()).port != kClientPort) throw LabError("the reconnect did not get the client port");
+  return {std::move(again.fd), std::move(server)};
+}
+
 // Counter deltas for the names this kernel has (a counter newer than the
 // kernel is left out rather than failing the story).
 void ObserveDeltas(ScenarioRecord& record, const std::string& prefix, const CounterSnapshot& before,
@@ -273,7 +297,8 @@ std::optional<std::string> TwReuseDelay(const NetNamespace& ns) {
 
 const std::vector<std::string> kRstCounters = {
     "TcpExtTCPChallengeACK", "TcpExtTCPACKSkippedChallenge", "TcpExtPAWSEstab", "TcpExtPAWSOldAck",
-    "TcpEstabResets",        "TcpExtTCPSYNChallenge",        "TcpInErrs",       "TcpExtBeyondWindow"};
+    "TcpEstabResets",        "TcpExtTCPSYNChallenge",        "TcpInErrs",       "TcpExtBeyondWindow",
+    "TcpOutSegs"};
 
 class TimeWait : public ::testing::TestWithParam<Family> {
  protected:
@@ -309,8 +334,8 @@ class TimeWait : public ::testing::TestWithParam<Family> {
   // 4-tuple until the kernel allows it or the deadline.
   void RunReuseSweep(const std::string& scenario, Path path, const std::string& tw_reuse, bool timestamps) {
     ScenarioRecord& record = Record(scenario, {{"path", path == Path::kVeth ? "veth" : "loopback"},
-                                               {"tcp_tw_reuse", tw_reuse},
-                                               {"tcp_timestamps", timestamps ? "1" : "0"}});
+                                               {"tcp_tw_reuse", "tw_reuse=" + tw_reuse},
+                                               {"tcp_timestamps", timestamps ? "timestamps=1" : "timestamps=0"}});
     TCPREPRO_STORY(record, {
       TwLab lab(GetParam(), path, record.dir());
       const ReuseSysctls sysctls = ClientReuseSysctls(record, lab, tw_reuse, /*small_delay=*/false);
@@ -513,17 +538,7 @@ TEST_P(TimeWait, S3c_HeldRst) {
     // 3. They are done; the client closes first and holds TIME_WAIT.
     ClientActiveClose(lab, first, server);
     // 4. The client reuses the 4-tuple.
-    Reconnect again = ReconnectUntilReuse(lab, Clock::now(), kReuseDeadline);
-    record.Observe("reconnect_errno", ErrnoName(again.err));
-    record.Observe("reuse_wait_ms", again.wait_ms);
-    if (again.err != 0) {
-      throw Unsupported("tcp_tw_reuse=1 did not let the client reuse its TIME_WAIT 4-tuple within " +
-                        std::to_string(std::chrono::milliseconds(kReuseDeadline).count()) + " ms (" +
-                        ErrnoName(again.err) + ")");
-    }
-    UniqueFd second = std::move(again.fd);
-    UniqueFd server2 = Accept(listener);
-    ASSERT_EQ(LocalEndpoint(second.get()).port, kClientPort);
+    auto [second, server2] = ReuseOrSkip(lab, record, listener);
     // 5. The network delivers the held RST to the new connection.
     const CounterSnapshot before = CounterSnapshot::Take(lab.client());
     const double released_at = WallNow();
@@ -600,13 +615,7 @@ TEST_P(TimeWait, S3c_CraftedStaleRst) {
     UniqueFd server = Accept(listener);
     ASSERT_TRUE(Echo(first.get(), server.get()));
     ClientActiveClose(lab, first, server);
-    Reconnect again = ReconnectUntilReuse(lab, Clock::now(), kReuseDeadline);
-    if (again.err != 0) {
-      throw Unsupported("tcp_tw_reuse=1 did not let the client reuse its TIME_WAIT 4-tuple (" +
-                        ErrnoName(again.err) + ")");
-    }
-    UniqueFd client = std::move(again.fd);
-    UniqueFd server2 = Accept(listener);
+    auto [client, server2] = ReuseOrSkip(lab, record, listener);
     ASSERT_TRUE(Echo(client.get(), server2.get()));
 
     // What the client expects next, and a timestamp ten minutes older than the server's clock.
@@ -615,7 +624,10 @@ TEST_P(TimeWait, S3c_CraftedStaleRst) {
     const uint32_t stale_ts = CurrentTsVal(server2.get()) - 600000;
     CraftedSegment segment{lab.ServerAt(kServerPort), lab.ClientAt(kClientPort), rcv_nxt, snd_nxt, 0, 502,
                            stale_ts, 0};
-    auto send_and_settle = [&](const CraftedSegment& s, const std::string& step, const std::string& answer_counter) {
+    // Sends one crafted segment and waits until the client has counted it, and
+    // (briefly) until one of `answer_counters` moved.
+    auto send_and_settle = [&](const CraftedSegment& s, const std::string& step,
+                               const std::vector<std::string>& answer_counters) {
       const CounterSnapshot before = CounterSnapshot::Take(lab.client());
       SendCraftedSegment(lab.server(), s);
       EXPECT_TRUE(WaitFor([&] {
@@ -623,27 +635,33 @@ TEST_P(TimeWait, S3c_CraftedStaleRst) {
       }, kEventDeadline)) << step << ": the crafted segment never arrived";
       // The answer, if any, is counted in the same softirq; a short bounded
       // wait for it covers a receive still running on another CPU.
-      if (!answer_counter.empty() && before.has(answer_counter)) {
-        WaitFor([&] { return CounterSnapshot::Take(lab.client()).get(answer_counter) > before.get(answer_counter); },
-                500ms);
-      }
+      WaitFor([&] {
+        const CounterSnapshot now = CounterSnapshot::Take(lab.client());
+        for (const auto& name : answer_counters) {
+          if (before.has(name) && now.get(name) > before.get(name)) return true;
+        }
+        return false;
+      }, 500ms);
       const CounterSnapshot after = CounterSnapshot::Take(lab.client());
       ObserveDeltas(record, step + "_", before, after, kRstCounters);
       record.Observe(step + "_client_state", TcpState(client.get()));
     };
-    // 1. A pure ACK with the stale timestamp: PAWS rejects it.
+    // 1. A pure ACK with the stale timestamp at rcv_nxt: PAWS rejects it.
     segment.flags = kTcpAck;
-    send_and_settle(segment, "stale_ack", "TcpExtPAWSEstab");
+    send_and_settle(segment, "stale_ack", {"TcpExtPAWSEstab", "TcpExtPAWSOldAck"});
+    // 1b. The same one byte below rcv_nxt: an "old ACK" (v6.14 counts it apart and sends no dupack).
+    segment.seq = rcv_nxt - 1;
+    send_and_settle(segment, "stale_old_ack", {"TcpExtPAWSEstab", "TcpExtPAWSOldAck"});
     // 2. An RST with the stale timestamp, in window but one past rcv_nxt: RFC 5961 challenge ACK.
     segment.flags = kTcpRst;
     segment.seq = rcv_nxt + 1;
     segment.ack = 0;
-    send_and_settle(segment, "stale_rst_in_window", "TcpExtTCPChallengeACK");
+    send_and_settle(segment, "stale_rst_in_window", {"TcpExtTCPChallengeACK"});
     const bool alive_after_in_window = Echo(client.get(), server2.get());
     record.Observe("alive_after_in_window_rst", alive_after_in_window);
     // 3. The same RST at exactly rcv_nxt (recomputed: the echo moved it).
     segment.seq = SendSequence(server2.get());
-    send_and_settle(segment, "stale_rst_exact", "TcpEstabResets");
+    send_and_settle(segment, "stale_rst_exact", {"TcpEstabResets"});
     WaitFor([&] { return TcpState(client.get()) == "CLOSE"; }, 1s);
     record.Observe("exact_rst_client_state", TcpState(client.get()));
     record.Observe("exact_rst_client_so_error", ErrnoName(SocketError(client.get())));
@@ -723,14 +741,17 @@ TEST_P(TimeWait, S3d_LostFinalAckTimeWaitAnswers) {
     lab.StopCaptures();
     const auto flow = Flow(ReadTcpSegments(lab.server_capture().file()), kClientPort, kServerPort);
     int server_fins = 0;
+    bool acked_after_retransmission = false;  // a client ACK after the server's second FIN
     std::vector<std::string> close_exchange;
     bool closing = false;
     for (const auto& s : flow) {
       if (s.flags & kTcpFin) closing = true;
       if (closing) close_exchange.push_back(Labelled(s));
       if (!FromClient(s) && (s.flags & kTcpFin)) ++server_fins;
+      if (server_fins >= 2 && FromClient(s) && s.flags == kTcpAck) acked_after_retransmission = true;
     }
     record.Observe("server_fins_sent", server_fins);
+    record.Observe("time_wait_acked_retransmitted_fin", acked_after_retransmission);
     record.Observe("close_exchange_at_server", close_exchange);
     lab.AddCaptures(record, "the connection, the close whose final ACK is dropped at the client's egress, the "
                             "retransmitted FIN and the TIME_WAIT's answer");
@@ -807,6 +828,183 @@ TEST_P(TimeWait, S3d_LostFinalAckReuse) {
     lab.AddCaptures(record, "the close whose final ACK is dropped, the reconnect on the same 4-tuple while the "
                             "server is in LAST_ACK, and how that LAST_ACK ends");
   });
+}
+
+// ---------------------------------------------------------------------------
+// S3e / S3f: the server holds the TIME_WAIT (it closed first) and a segment
+// for that 4-tuple arrives: a new SYN, an old SYN, an RST.
+
+struct ServerTimeWait {
+  UniqueFd listener;
+  uint32_t tw_rcv_nxt = 0;  // the client's FIN + 1
+  uint32_t tw_snd_nxt = 0;  // the server's FIN + 1
+};
+
+// The client connects from kClientPort (explicit bind), they talk, the server
+// closes first: the server's side of the 4-tuple ends in TIME_WAIT, the
+// client's socket is gone (it closed passively).
+ServerTimeWait ServerActiveClose(TwLab& lab) {
+  ServerTimeWait out;
+  out.listener = Listen(lab.server(), lab.ServerAt(kServerPort));
+  UniqueFd client;
+  {
+    NamespaceGuard inside(lab.client());
+    client = TcpSocket(lab.family());
+    SetReuseAddr(client.get());
+    SetIoTimeout(client.get(), kIoTimeoutMillis);
+    if (int err = BindErrno(client.get(), lab.ClientAt(kClientPort))) throw LabError("bind client: " + ErrnoName(err));
+    if (int err = ConnectErrno(client.get(), lab.ServerAt(kServerPort))) throw LabError("connect: " + ErrnoName(err));
+  }
+  UniqueFd server = Accept(out.listener);
+  if (!Echo(client.get(), server.get())) throw LabError("echo on the first connection failed");
+  out.tw_rcv_nxt = ReceiveSequence(server.get()) + 1;
+  out.tw_snd_nxt = SendSequence(server.get()) + 1;
+  server.reset();
+  char byte;
+  if (::recv(client.get(), &byte, 1, 0) != 0) throw LabError("the client did not read EOF");
+  client.reset();
+  if (!WaitFor([&] { return TcpTableState(lab.server(), lab.family(), kServerPort, kClientPort) == "TIME_WAIT"; },
+               kEventDeadline) ||
+      !WaitFor([&] { return !TcpTableState(lab.client(), lab.family(), kClientPort, kServerPort); }, kEventDeadline)) {
+    throw LabError("the server never reached TIME_WAIT, or the client's socket never went away");
+  }
+  return out;
+}
+
+// Sends `segment` from the client's namespace and waits until the server's
+// namespace has received `segments` more (the crafted one and the client
+// kernel's answers to the server's replies).
+void SendToTimeWait(TwLab& lab, const CraftedSegment& segment, int64_t segments) {
+  const int64_t before = CounterSnapshot::Take(lab.server()).get("TcpInSegs");
+  SendCraftedSegment(lab.client(), segment);
+  if (!WaitFor([&] { return CounterSnapshot::Take(lab.server()).get("TcpInSegs") >= before + segments; },
+               kEventDeadline)) {
+    throw LabError("the server's namespace did not receive the expected " + std::to_string(segments) + " segments");
+  }
+}
+
+bool ServerStillInTimeWait(TwLab& lab, std::chrono::milliseconds settle) {
+  // An RST that kills the TIME_WAIT does so in the softirq that counted it;
+  // `settle` bounds a receive still running on another CPU.
+  WaitFor([&] { return TcpTableState(lab.server(), lab.family(), kServerPort, kClientPort) != "TIME_WAIT"; }, settle);
+  return TcpTableState(lab.server(), lab.family(), kServerPort, kClientPort) == "TIME_WAIT";
+}
+
+// What the server's capture shows from the first segment at or after `since`.
+std::vector<std::string> ExchangeSince(TwLab& lab, double since, size_t most) {
+  std::vector<std::string> out;
+  for (const auto& s : Flow(ReadTcpSegments(lab.server_capture().file()), kClientPort, kServerPort)) {
+    if (s.time >= since && out.size() < most) out.push_back(Labelled(s));
+  }
+  return out;
+}
+
+const std::vector<std::string> kTimeWaitCounters = {"TcpExtTW", "TcpExtTWKilled", "TcpExtTCPACKSkippedTimeWait",
+                                                    "TcpExtPAWSTimewait", "TcpEstabResets"};
+
+// S3e, valid SYN: the client comes back from the same port with timestamps on.
+TEST_P(TimeWait, S3e_NewSynReusesServerTimeWait) {
+  ScenarioRecord& record = Record("S3e-valid-syn");
+  TCPREPRO_STORY(record, {
+    TwLab lab(GetParam(), Path::kVeth, record.dir());
+    ServerTimeWait tw = ServerActiveClose(lab);
+    const CounterSnapshot before = CounterSnapshot::Take(lab.server());
+    const double since = WallNow();
+    int connect_errno;
+    double connect_ms;
+    UniqueFd client;
+    {
+      NamespaceGuard inside(lab.client());
+      client = TcpSocket(GetParam());
+      SetReuseAddr(client.get());
+      SetIoTimeout(client.get(), kIoTimeoutMillis);
+      ASSERT_EQ(BindErrno(client.get(), lab.ClientAt(kClientPort)), 0);
+      const auto start = Clock::now();
+      connect_errno = ConnectErrno(client.get(), lab.ServerAt(kServerPort));
+      connect_ms = MillisSince(start);
+    }
+    bool echo = false;
+    if (connect_errno == 0) {
+      UniqueFd server = Accept(tw.listener);
+      echo = Echo(client.get(), server.get());
+    }
+    ObserveDeltas(record, "server_", before, CounterSnapshot::Take(lab.server()), kTimeWaitCounters);
+    lab.StopCaptures();
+    record.Observe("connect_errno", ErrnoName(connect_errno));
+    record.Observe("connect_ms", connect_ms);
+    record.Observe("new_connection_echo", echo);
+    record.Observe("exchange", ExchangeSince(lab, since, 3));
+    for (const auto& s : Flow(ReadTcpSegments(lab.server_capture().file()), kClientPort, kServerPort)) {
+      if (s.time >= since && !FromClient(s) && s.syn() && s.has_ack()) {
+        record.Observe("synack_isn_minus_tw_snd_nxt", static_cast<int64_t>(s.seq - tw.tw_snd_nxt));
+        record.Observe("synack_isn_from_time_wait", s.seq == tw.tw_snd_nxt + 65537);
+        break;
+      }
+    }
+    lab.AddCaptures(record, "the first connection closed by the server, and the client's new SYN from the same port "
+                            "that the server's TIME_WAIT accepts");
+  });
+}
+
+// S3e, invalid SYN: an old sequence number and no timestamp (crafted from the
+// client's namespace, where no socket owns the 4-tuple any more).
+TEST_P(TimeWait, S3e_OldSynGetsAckThenRst) {
+  ScenarioRecord& record = Record("S3e-old-syn");
+  TCPREPRO_STORY(record, {
+    TwLab lab(GetParam(), Path::kVeth, record.dir());
+    SysctlGuard rfc1337(lab.server(), "net.ipv4.tcp_rfc1337", "0");
+    record.NoteSysctl(rfc1337);
+    ServerTimeWait tw = ServerActiveClose(lab);
+    const CounterSnapshot before = CounterSnapshot::Take(lab.server());
+    const double since = WallNow();
+    // SYN below tw_rcv_nxt: the TIME_WAIT answers with an ACK (seq tw_snd_nxt,
+    // ack tw_rcv_nxt); the client's kernel answers that ACK with an RST.
+    SendToTimeWait(lab, {lab.ClientAt(kClientPort), lab.ServerAt(kServerPort), tw.tw_rcv_nxt - 100000, 0, kTcpSyn,
+                         64240, std::nullopt, std::nullopt},
+                   2);
+    const bool still = ServerStillInTimeWait(lab, 500ms);
+    ObserveDeltas(record, "server_", before, CounterSnapshot::Take(lab.server()), kTimeWaitCounters);
+    lab.StopCaptures();
+    record.Observe("time_wait_after", still);
+    record.Observe("exchange", ExchangeSince(lab, since, 4));
+    for (const auto& s : Flow(ReadTcpSegments(lab.server_capture().file()), kClientPort, kServerPort)) {
+      if (s.time >= since && !FromClient(s) && !s.syn()) {
+        record.Observe("tw_ack_matches_tw_state", s.seq == tw.tw_snd_nxt && s.ack == tw.tw_rcv_nxt);
+        break;
+      }
+    }
+    lab.AddCaptures(record, "the first connection closed by the server, a crafted old SYN on its 4-tuple, the "
+                            "TIME_WAIT's ACK and the client kernel's RST");
+  });
+}
+
+// S3f: TIME_WAIT assassination — an RST at exactly tw_rcv_nxt.
+void AssassinationStory(ScenarioRecord& record, Family family, const std::string& rfc1337_value) {
+  TwLab lab(family, Path::kVeth, record.dir());
+  SysctlGuard rfc1337(lab.server(), "net.ipv4.tcp_rfc1337", rfc1337_value);
+  record.NoteSysctl(rfc1337);
+  ServerTimeWait tw = ServerActiveClose(lab);
+  const CounterSnapshot before = CounterSnapshot::Take(lab.server());
+  const double since = WallNow();
+  SendToTimeWait(lab, {lab.ClientAt(kClientPort), lab.ServerAt(kServerPort), tw.tw_rcv_nxt, 0, kTcpRst, 0,
+                       std::nullopt, std::nullopt},
+                 1);
+  const bool still = ServerStillInTimeWait(lab, 500ms);
+  ObserveDeltas(record, "server_", before, CounterSnapshot::Take(lab.server()), kTimeWaitCounters);
+  lab.StopCaptures();
+  record.Observe("time_wait_after_rst", still);
+  record.Observe("exchange", ExchangeSince(lab, since, 3));
+  lab.AddCaptures(record, "the first connection closed by the server and a crafted RST at the TIME_WAIT's rcv_nxt");
+}
+
+TEST_P(TimeWait, S3f_RstKillsTimeWait) {
+  ScenarioRecord& record = Record("S3f-rfc1337-0");
+  TCPREPRO_STORY(record, AssassinationStory(record, GetParam(), "0"));
+}
+
+TEST_P(TimeWait, S3f_Rfc1337IgnoresRst) {
+  ScenarioRecord& record = Record("S3f-rfc1337-1");
+  TCPREPRO_STORY(record, AssassinationStory(record, GetParam(), "1"));
 }
 
 INSTANTIATE_TEST_SUITE_P(S3, TimeWait, ::testing::Values(Family::kIpv4, Family::kIpv6),
