@@ -47,15 +47,11 @@ IMPAIRMENT_BACKENDS = ("auto", "netem", "nfqueue")
 ACCELERATORS = ("auto", "kvm", "tcg")
 
 
-def _check_run_options(args) -> list:
-    """Every spec parsed and every option checked, before anything is fetched or created."""
+def _parse_kernel_specs(texts: list[str]) -> list:
+    """Every --kernel spec parsed (no network), and QEMU present if a guest is asked for."""
     from harness import targets
-    if os.geteuid() != 0:
-        raise UsageError("run needs root: the lab creates network namespaces (CAP_SYS_ADMIN); use sudo")
-    if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
     specs = []
-    for text in args.kernel or ["host"]:
+    for text in texts:
         try:
             spec = targets.validate(text)
         except targets.TargetError as error:
@@ -70,6 +66,15 @@ def _check_run_options(args) -> list:
         except qemu.GuestError as error:
             raise UsageError(str(error)) from None
     return specs
+
+
+def _check_run_options(args) -> list:
+    """Every option checked, before anything is fetched or created; returns the kernel specs."""
+    if os.geteuid() != 0:
+        raise UsageError("run needs root: the lab creates network namespaces (CAP_SYS_ADMIN); use sudo")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    return _parse_kernel_specs(args.kernel or ["host"])
 
 
 def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_timeout: float) -> dict[str, str]:
@@ -163,7 +168,7 @@ def cmd_exec(args) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         raise UsageError("exec: give the command after --, e.g. ./tcprepro exec --kernel debian:bookworm -- uname -a")
-    (spec,) = _check_run_options(argparse.Namespace(kernel=[args.kernel], jobs=1))
+    (spec,) = _parse_kernel_specs([args.kernel])
     if spec.kind == "host":
         raise UsageError("exec --kernel host: run the command directly")
     out = pathlib.Path(args.out).resolve() if args.out else pathlib.Path(tempfile.mkdtemp(prefix="tcprepro-exec-"))

@@ -19,6 +19,9 @@ def tcprepro(*args):
     (["run", "--kernel", "debian:buster2"], "unknown Debian suite 'buster2'"),
     (["run", "--kernel", "host", "--kernel", "host"], "--kernel host is given twice"),
     (["run", "--kernel", "local:/nonexistent/bzImage:/tmp"], "does not exist"),
+    (["exec", "--kernel", "debian:nope", "--", "true"], "unknown Debian suite 'nope'"),
+    (["exec", "--kernel", "host", "--", "true"], "run the command directly"),
+    (["exec", "--kernel", "debian:bookworm"], "give the command after --"),
     (["report", "/nonexistent/dir", "--out", "/tmp/x"], "/nonexistent/dir"),
 ])
 def test_bad_input_is_a_clear_error(args, message, tmp_path):
