@@ -63,6 +63,7 @@ class QemuTarget:
         return described
 
     def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int) -> list[cases.RawResult]:
+        # `jobs` is the host's parallelism; the guest's follows from its vCPUs (guest_lanes).
         out = evidence_root.parent
         evidence_root.mkdir(parents=True, exist_ok=True)
         results_file = out / "guest-results.jsonl"
