@@ -14,6 +14,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = REPO / "build"
@@ -134,7 +135,11 @@ def cmd_run(args) -> int:
     def run_one(spec):
         target_dir = out / spec.slug
         target_dir.mkdir(parents=True, exist_ok=True)
-        return spec, target_dir, _run_target(configs[spec.slug], target_dir, args, run_block)
+        started = time.monotonic()
+        print(f"{spec.text}: running", flush=True)
+        code = _run_target(configs[spec.slug], target_dir, args, run_block)
+        print(f"{spec.text}: done in {time.monotonic() - started:.0f} s", flush=True)
+        return spec, target_dir, code
 
     # Targets run side by side: guests are single-threaded under TCG, and the
     # host target is short. Each target's output is printed when it ends.
