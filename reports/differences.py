@@ -12,6 +12,10 @@ its expectation), is the kernel change behind the difference. Kernels are groupe
 by what they showed, and each group cites the expectations that applied to it.
 When observations differ and no such expectation exists, the row says so: the
 catalogue does not know this change, which is a finding for a maintainer.
+
+A measurement (a timing, a share) is not compared by value, but it differs when
+different expectations judge it on different kernels: 0.0 odd ports before a
+change and a share above 0.1 after it is a change the catalogue knows.
 """
 
 from dataclasses import dataclass
@@ -59,30 +63,40 @@ class Annotation:
     unexplained: bool  # observations differ and no expectation that differs between kernels constrains them
 
 
-def differing(samples: list[Sample], keys: list[str]) -> list[str]:
-    """What differs between the samples: OUTCOME, VERDICT, CLAIM and key names, in that order."""
+def differing(samples: list[Sample], keys: list[str], measured: list[str] = ()) -> list[str]:
+    """What differs between the samples: OUTCOME, VERDICT, CLAIM, behaviour keys (by value)
+    and measured keys (by the expectations that judge them), in that order."""
     ran = [s for s in samples if s.ran]
     out = [OUTCOME] if len({s.outcome for s in samples}) > 1 else []
     if len({_verdict_class(s) for s in ran}) > 1:
         out.append(VERDICT)
     if len({s.claim_verdict for s in ran}) > 1:
         out.append(CLAIM)
-    return out + [key for key in keys if len({_key(s.values, key) for s in ran}) > 1]
+    return (out + [key for key in keys if len({_key(s.values, key) for s in ran}) > 1]
+            + [key for key in measured if len({_judged_by(s, key) for s in ran}) > 1])
 
 
-def annotate(samples: list[Sample], differences: list[str]) -> Annotation | None:
+def _judged_by(sample: Sample, key: str) -> frozenset:
+    """The expectations that constrain a measurement on this sample's kernel."""
+    return frozenset(e.identity for e in sample.applied if e.observations is not None and key in e.observations)
+
+
+def annotate(samples: list[Sample], differences: list[str], measured: list[str] = ()) -> Annotation | None:
     if not differences:
         return None
     observed = [d for d in differences if d not in (OUTCOME, VERDICT, CLAIM)]
     ran = [s for s in samples if s.ran]
     relevant = _explaining(ran, set(observed) | {m for s in ran for m in s.mismatched})
+    # Kernels group by what they showed; for a measurement, by what judged it (its values vary).
     groups: dict[tuple, list[Sample]] = {}
     for sample in samples:
-        groups.setdefault(tuple(_shown(sample, differences)), []).append(sample)
+        key = tuple(_judged_by(sample, what) if what in measured and sample.ran else shown
+                    for what, shown in _shown(sample, differences))
+        groups.setdefault(key, []).append(sample)
     return Annotation(
         groups=[
-            KernelGroup([s.kernel for s in members], list(shown), _cited(members, relevant))
-            for shown, members in groups.items()
+            KernelGroup([s.kernel for s in members], _shown_by_group(members, differences), _cited(members, relevant))
+            for members in groups.values()
         ],
         unexplained=bool(observed) and not relevant,
     )
@@ -115,6 +129,13 @@ def _shown(sample: Sample, differences: list[str]) -> list[tuple[str, str]]:
         else:
             shown.append((what, short_text(sample.values[what]) if what in sample.values else _MISSING))
     return shown
+
+
+def _shown_by_group(members: list[Sample], differences: list[str]) -> list[tuple[str, str]]:
+    """Each differing item with its value; a measurement lists its members' values."""
+    per_member = [_shown(sample, differences) for sample in members]
+    return [(what, ", ".join(dict.fromkeys(shown[i][1] for shown in per_member)))
+            for i, (what, _) in enumerate(per_member[0])]
 
 
 def _outcome_text(sample: Sample) -> str:

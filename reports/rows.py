@@ -112,7 +112,8 @@ def _scenario_rows(ids, by_column, result_sets, columns, out_dir, taken) -> list
         per_column = [[table[rid][c] for rid in members if table[rid][c] is not None] for c in range(len(columns))]
         samples = [_sample(results[0], column) for results, column in zip(per_column, columns)
                    if results and not _guest_failed(results[0])]
-        found = differences.differing(samples, compared)
+        judged = [key for key in keys if key in measured]
+        found = differences.differing(samples, compared, judged)
         differing = set(found)
         rows.append(Row(
             anchor=_anchor(f"row-{_text(first, 'scenario')}", taken),
@@ -127,7 +128,7 @@ def _scenario_rows(ids, by_column, result_sets, columns, out_dir, taken) -> list
                 for results, column, rs in zip(per_column, columns, result_sets)
             ],
             differences=found,
-            annotation=differences.annotate(samples, found),
+            annotation=differences.annotate(samples, found, judged),
             details=[
                 Detail(rid, _anchor(f"r-{rid}", taken), variant_name(_first(table[rid]).get("variant")), [
                     None if r is None else result_view(r, variant_name(r.get("variant")), column, rs.base_dir,

@@ -31,6 +31,8 @@ def canonical(value) -> str:
 def _scalar_text(value) -> str:
     if isinstance(value, str):
         return value if value else '""'
+    if isinstance(value, float):
+        return f"{value:.4g}"  # a measurement: 366.824412 ms reads as 366.8
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 

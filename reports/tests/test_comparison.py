@@ -146,6 +146,31 @@ def test_timings_and_run_to_run_counts_are_not_differences(tmp_path):
     assert {v.key for v in row.cells[0].values if v.measured} == {"elapsed_ms", "attempts"}
 
 
+def test_a_measurement_judged_by_different_expectations_on_two_kernels_is_a_cited_difference(tmp_path):
+    # Reuse waits vary from run to run, but before and after a change they are judged by
+    # different expectations: that is a change the catalogue knows, so the row differs.
+    whole_second = {"kernels": "<6.14", "source": "before 19ce8cd30465: the next whole second",
+                    "observations": ["reuse_wait_ms"]}
+    exact_delay = {"kernels": ">=6.14", "source": "19ce8cd30465 tcp: Measure TIME-WAIT reuse delay (v6.14)",
+                   "observations": ["reuse_wait_ms"]}
+    run = tmp_path / "run"
+    keys = S1A_KEYS + ["reuse_wait_ms"]
+    for name, version, waits, expectation in [("a", "6.12.3", [366.8, 892.8, 211.7, 500.1], whole_second),
+                                              ("b", "6.18.4", [990.9, 992.7, 991.2, 995.0], exact_delay),
+                                              ("c", "7.2.1", [993.3, 990.2, 991.0, 999.9], exact_delay)]:
+        write_target(run, name, version, [
+            s1a(v, 0, [ALWAYS, NEW_CHALLENGE, expectation], key_observations=keys,
+                observations={"reuse_wait_ms": wait})
+            for v, wait in zip(FOUR, waits)])
+    (row,) = build(tmp_path, run).rows
+    assert row.differences == ["reuse_wait_ms"]
+    groups = row.annotation.groups
+    assert [g.kernels for g in groups] == [["6.12.3"], ["6.18.4", "7.2.1"]]
+    assert [c.expectation.source for c in groups[1].cited] == [exact_delay["source"]]
+    # Each kernel's first variant stands for the row's.
+    assert [g.shown for g in groups] == [[("reuse_wait_ms", "366.8")], [("reuse_wait_ms", "990.9, 993.3")]]
+
+
 def test_new_behaviour_without_mismatch_is_not_a_difference_with_one_it_is(tmp_path):
     run = tmp_path / "run"
     write_target(run, "debian:trixie", "6.12.107", new_kernel())
