@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "netns/error.h"
+#include "netns/socket.h"
 #include "netns/unique_fd.h"
 
 namespace tcprepro {
@@ -62,35 +63,17 @@ void SendCraftedSegment(const NetNamespace& ns, const CraftedSegment& segment) {
   if (segment.src.family() != segment.dst.family()) throw LabError("crafted segment: mixed address families");
   NamespaceGuard inside(ns);
   std::vector<uint8_t> tcp = Header(segment);
-  uint32_t pseudo = 0;
-  UniqueFd fd;
+  // Raw sockets take no port in their addresses: the ports are in the header.
   sockaddr_storage src{}, dst{};
-  socklen_t len = 0;
-  if (segment.src.family() == Family::kIpv4) {
-    auto* s4 = reinterpret_cast<sockaddr_in*>(&src);
-    auto* d4 = reinterpret_cast<sockaddr_in*>(&dst);
-    s4->sin_family = d4->sin_family = AF_INET;
-    if (inet_pton(AF_INET, segment.src.ip.c_str(), &s4->sin_addr) != 1 ||
-        inet_pton(AF_INET, segment.dst.ip.c_str(), &d4->sin_addr) != 1) {
-      throw LabError("crafted segment: bad IPv4 address");
-    }
-    len = sizeof(sockaddr_in);
-    pseudo = SumBytes(reinterpret_cast<const uint8_t*>(&s4->sin_addr), 4) +
-             SumBytes(reinterpret_cast<const uint8_t*>(&d4->sin_addr), 4) + IPPROTO_TCP + tcp.size();
-    fd = UniqueFd(::socket(AF_INET, SOCK_RAW, IPPROTO_TCP));
-  } else {
-    auto* s6 = reinterpret_cast<sockaddr_in6*>(&src);
-    auto* d6 = reinterpret_cast<sockaddr_in6*>(&dst);
-    s6->sin6_family = d6->sin6_family = AF_INET6;
-    if (inet_pton(AF_INET6, segment.src.ip.c_str(), &s6->sin6_addr) != 1 ||
-        inet_pton(AF_INET6, segment.dst.ip.c_str(), &d6->sin6_addr) != 1) {
-      throw LabError("crafted segment: bad IPv6 address");
-    }
-    len = sizeof(sockaddr_in6);
-    pseudo = SumBytes(reinterpret_cast<const uint8_t*>(&s6->sin6_addr), 16) +
-             SumBytes(reinterpret_cast<const uint8_t*>(&d6->sin6_addr), 16) + IPPROTO_TCP + tcp.size();
-    fd = UniqueFd(::socket(AF_INET6, SOCK_RAW, IPPROTO_TCP));
-  }
+  const socklen_t len = ToSockaddr({segment.src.ip, 0}, src);
+  ToSockaddr({segment.dst.ip, 0}, dst);
+  const bool v4 = segment.src.family() == Family::kIpv4;
+  auto address_sum = [v4](const sockaddr_storage& ss) {
+    return v4 ? SumBytes(reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr), 4)
+              : SumBytes(reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr), 16);
+  };
+  const uint32_t pseudo = address_sum(src) + address_sum(dst) + IPPROTO_TCP + tcp.size();
+  UniqueFd fd(::socket(v4 ? AF_INET : AF_INET6, SOCK_RAW, IPPROTO_TCP));
   if (!fd.valid()) ThrowErrno("socket(SOCK_RAW, IPPROTO_TCP)");
   // Binding the raw socket fixes the source address the kernel writes.
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&src), len) != 0) {

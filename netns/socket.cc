@@ -11,22 +11,6 @@
 namespace tcprepro {
 namespace {
 
-socklen_t ToSockaddr(const Endpoint& ep, sockaddr_storage& ss) {
-  std::memset(&ss, 0, sizeof ss);
-  if (ep.family() == Family::kIpv4) {
-    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(ep.port);
-    if (inet_pton(AF_INET, ep.ip.c_str(), &sin->sin_addr) != 1) throw LabError("bad IPv4 address " + ep.ip);
-    return sizeof *sin;
-  }
-  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
-  sin6->sin6_family = AF_INET6;
-  sin6->sin6_port = htons(ep.port);
-  if (inet_pton(AF_INET6, ep.ip.c_str(), &sin6->sin6_addr) != 1) throw LabError("bad IPv6 address " + ep.ip);
-  return sizeof *sin6;
-}
-
 Endpoint FromSockaddr(const sockaddr_storage& ss) {
   char text[INET6_ADDRSTRLEN] = "";
   if (ss.ss_family == AF_INET) {
@@ -45,6 +29,22 @@ Endpoint FromSockaddr(const sockaddr_storage& ss) {
 int ErrnoOf(int rc) { return rc == 0 ? 0 : errno; }
 
 }  // namespace
+
+socklen_t ToSockaddr(const Endpoint& ep, sockaddr_storage& ss) {
+  std::memset(&ss, 0, sizeof ss);
+  if (ep.family() == Family::kIpv4) {
+    auto* sin = reinterpret_cast<sockaddr_in*>(&ss);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(ep.port);
+    if (inet_pton(AF_INET, ep.ip.c_str(), &sin->sin_addr) != 1) throw LabError("bad IPv4 address " + ep.ip);
+    return sizeof *sin;
+  }
+  auto* sin6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  sin6->sin6_family = AF_INET6;
+  sin6->sin6_port = htons(ep.port);
+  if (inet_pton(AF_INET6, ep.ip.c_str(), &sin6->sin6_addr) != 1) throw LabError("bad IPv6 address " + ep.ip);
+  return sizeof *sin6;
+}
 
 std::string FamilyName(Family family) { return family == Family::kIpv4 ? "ipv4" : "ipv6"; }
 

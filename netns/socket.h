@@ -26,6 +26,9 @@ struct Endpoint {
   bool operator==(const Endpoint&) const = default;
 };
 
+// `ep` as a sockaddr_in/sockaddr_in6 in `ss`; returns its length. Throws LabError on a bad address.
+socklen_t ToSockaddr(const Endpoint& ep, sockaddr_storage& ss);
+
 // A blocking TCP socket of `family` in the calling thread's namespace.
 UniqueFd TcpSocket(Family family);
 
