@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cstdlib>
+#include <thread>
 
 namespace tcprepro {
 
@@ -15,6 +16,19 @@ std::filesystem::path EvidenceDirForCurrentTest() {
   }
   const char* root = std::getenv("TCPREPRO_EVIDENCE_ROOT");
   return (root && *root ? std::filesystem::path(root) : std::filesystem::current_path() / "evidence") / name;
+}
+
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= until) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace tcprepro

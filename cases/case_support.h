@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "netns/error.h"
@@ -16,6 +18,13 @@ namespace tcprepro {
 // harness runs several tests in one process) or evidence/ in the working
 // directory (a case program run by hand).
 std::filesystem::path EvidenceDirForCurrentTest();
+
+// Polls `done` every 2 ms until it holds or `deadline` passes; returns whether it
+// held. For kernel state no event announces (a socket reaching TIME_WAIT, a
+// retransmission counted): the protocol sets the pace, the deadline bounds a hang.
+bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds deadline);
+
+double MillisSince(std::chrono::steady_clock::time_point start);
 
 }  // namespace tcprepro
 

@@ -77,27 +77,6 @@ double EpochSeconds() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-double MillisSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-}
-
-// Polls `done` every 5 ms until it holds or the deadline passes.
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds deadline = kDeadline) {
-  const auto end = std::chrono::steady_clock::now() + deadline;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
-
-int SocketError(int fd) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) ThrowErrno("getsockopt SO_ERROR");
-  return err;
-}
-
 struct RecvOutcome {
   ssize_t result = 0;  // bytes, 0 for EOF, -1 for an error
   int err = 0;
@@ -180,7 +159,7 @@ class LivenessLab {
     char buf[16];
     SetIoTimeout(c.server.get(), kIoTimeoutMillis);
     if (::recv(c.server.get(), buf, sizeof buf, 0) != static_cast<ssize_t>(hello.size())) ThrowErrno("recv hello");
-    if (!WaitFor([&] { return TcpInfo(c.client.get()).tcpi_unacked == 0; })) throw LabError("hello was never acknowledged");
+    if (!WaitFor([&] { return TcpInfo(c.client.get()).tcpi_unacked == 0; }, kDeadline)) throw LabError("hello was never acknowledged");
   }
 
   // The common opening of the cut stories: connect, exchange until idle, cut.
@@ -202,7 +181,7 @@ class LivenessLab {
   // Waits until the client has retransmitted kRetransmissionsBeforeRestore
   // times (tcpi_total_retrans; a tail loss probe counts).
   void AwaitRetransmissions(const Connection& c) {
-    if (!WaitFor([&] { return TcpInfo(c.client.get()).tcpi_total_retrans >= kRetransmissionsBeforeRestore; })) {
+    if (!WaitFor([&] { return TcpInfo(c.client.get()).tcpi_total_retrans >= kRetransmissionsBeforeRestore; }, kDeadline)) {
       throw LabError("no retransmissions during the cut");
     }
   }
@@ -332,7 +311,7 @@ class Liveness : public ::testing::TestWithParam<Variant> {
     if (unread > 0) {
       const std::string data(unread, 'u');
       ASSERT_EQ(::send(c.client.get(), data.data(), data.size(), 0), static_cast<ssize_t>(data.size()));
-      ASSERT_TRUE(WaitFor([&] { return TcpInfo(c.client.get()).tcpi_unacked == 0; })) << "unread data never acked";
+      ASSERT_TRUE(WaitFor([&] { return TcpInfo(c.client.get()).tcpi_unacked == 0; }, kDeadline)) << "unread data never acked";
     }
     int queued = 0;
     ASSERT_EQ(::ioctl(c.server.get(), FIONREAD, &queued), 0);
@@ -531,7 +510,7 @@ TEST_P(Liveness, S4d_LinkRestored) {
       received += static_cast<size_t>(n);
     }
     const double ms_arrival = MillisSince(sent_at);
-    const bool acked = WaitFor([&] { return TcpInfo(c.client.get()).tcpi_unacked == 0; });
+    const bool acked = WaitFor([&] { return TcpInfo(c.client.get()).tcpi_unacked == 0; }, kDeadline);
     const struct tcp_info info = TcpInfo(c.client.get());
     const int so_error = SocketError(c.client.get());
     lab.Finish(record);

@@ -80,22 +80,8 @@ constexpr const char* kServerRtoMin = "4s";
 
 enum class Path { kLoopback, kVeth };
 
-double MillisSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
 double WallNow() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
-// Polls `done` until it holds or the deadline passes; returns whether it held.
-bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds deadline) {
-  const auto until = Clock::now() + deadline;
-  while (!done()) {
-    if (Clock::now() >= until) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
 }
 
 // A client and a server: two namespaces on a veth pair, or one namespace and
@@ -182,13 +168,6 @@ bool Echo(int client, int server) {
   if (::recv(server, buf, ping.size(), MSG_WAITALL) != static_cast<ssize_t>(ping.size())) return false;
   if (::send(server, ping.data(), ping.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(ping.size())) return false;
   return ::recv(client, buf, ping.size(), MSG_WAITALL) == static_cast<ssize_t>(ping.size());
-}
-
-int SocketError(int fd) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-  return err;
 }
 
 // The client closes first, the server follows: the client's 4-tuple ends in

@@ -123,4 +123,11 @@ std::string TcpStateName(uint8_t state) {
 
 std::string TcpState(int fd) { return TcpStateName(TcpInfo(fd).tcpi_state); }
 
+int SocketError(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) ThrowErrno("getsockopt SO_ERROR");
+  return err;
+}
+
 }  // namespace tcprepro

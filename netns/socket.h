@@ -51,5 +51,7 @@ struct tcp_info TcpInfo(int fd);
 // "ESTABLISHED", "SYN_SENT", "TIME_WAIT", ...
 std::string TcpStateName(uint8_t state);
 std::string TcpState(int fd);
+// The socket's pending error (SO_ERROR), cleared by reading it: 0, ECONNRESET, ETIMEDOUT...
+int SocketError(int fd);
 
 }  // namespace tcprepro
