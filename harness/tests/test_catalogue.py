@@ -42,8 +42,23 @@ def test_empty_catalogue_directory_is_an_error(tmp_path):
         catalogue.load(tmp_path)
 
 
-def test_known_through_keeps_its_precision():
+_MINIMAL = """family = "{family}"\ntitle = "t"\nprogram = "p"\nknown_through = "{known}"
+[[scenario]]
+id = "{family}a"\ntest = "T"\ntitle = "t"\nclaim = "c"\nclaim_holds_when = {{}}
+  [[scenario.expect]]
+  kernels = ">=3.6"\nobservations = {{}}\nsource = "s"
+"""
+
+
+@pytest.mark.parametrize("known,expected", [("7.2", (7, 2)), ("6.1.110", (6, 1, 110))])
+def test_known_through_keeps_its_precision(tmp_path, known, expected):
     # "7.2" covers every 7.2.y: Debian sid's 7.2.13 is known, 7.3 is new.
-    for family in catalogue.load():
-        for scenario in family.scenarios.values():
-            assert scenario.known_through == (7, 2)
+    (tmp_path / "s9.toml").write_text(_MINIMAL.format(family="S9", known=known))
+    (scenario,) = catalogue.load(tmp_path)[0].scenarios.values()
+    assert scenario.known_through == expected
+
+
+def test_families_load_in_their_numbered_order(tmp_path):
+    for family in ("S10", "S2", "S1"):
+        (tmp_path / f"{family.lower()}.toml").write_text(_MINIMAL.format(family=family, known="7.2"))
+    assert [f.id for f in catalogue.load(tmp_path)] == ["S1", "S2", "S10"]
