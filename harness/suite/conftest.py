@@ -21,7 +21,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, kernel, results, targets
+from harness import cases, catalogue, results, targets
 
 
 def pytest_addoption(parser):

@@ -2,7 +2,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, kernel, results
+from harness import cases, catalogue, results
 
 FAKE = pathlib.Path(__file__).parent / "fake_case.py"
 SCENARIO = catalogue.Scenario(

@@ -289,5 +289,5 @@ def test_markdown_lists_each_difference_with_its_citation_under_the_table(tmp_pa
     listing = md.split("Differences:")[1]
     assert "- ◆ Δ1 **S1a** (all 4 (ipv4/ipv6 × loopback/veth))" in listing
     assert "  - **5.10.223**: " in listing and "0c24604b68fc tcp: implement RFC 5961 4.2 (v3.6)" in listing
-    assert f"  - **6.1.176, 6.12.107, 6.18.44, 7.2.13**: " in listing and COMMIT in listing
+    assert "  - **6.1.176, 6.12.107, 6.18.44, 7.2.13**: " in listing and COMMIT in listing
     assert "⏱ timings emulated" in md
