@@ -3,23 +3,15 @@
 # programs under CTest, the harness and report unit tests under pytest, an
 # end-to-end `./tcprepro run`, and one scenario in a Debian kernel booted in
 # QEMU (so the runner cannot rot). Fails if any of them fails, or if the host's
-# own network namespace differs afterwards from before.
+# own network namespace differs afterwards from before (ci/host_state.sh:
+# links, qdiscs, netfilter rules, sysctls; not traffic counters).
 set -eu
 cd "$(dirname "$0")/.."
 ci/setup.sh
 
-host_state() {
-  ip -o link show | sed 's/ qlen [0-9]*//'
-  tc qdisc show
-  iptables-legacy-save 2>/dev/null | grep -v '^#' || true
-  iptables-nft-save 2>/dev/null | grep -v '^#' || true
-  nft list ruleset 2>/dev/null || true
-  ip netns list
-  sysctl -a 2>/dev/null | grep -E '^net\.(ipv4\.(ip_local|tcp_)|core\.somaxconn)' || true
-}
 before=$(mktemp) after=$(mktemp) e2e=$(mktemp -d)
 trap 'rm -rf "$before" "$after" "$e2e"' EXIT
-host_state >"$before"
+ci/host_state.sh >"$before"
 
 echo "== lab and case programs (ctest)"
 (cd build && ctest --output-on-failure -j "$(nproc)")
@@ -41,7 +33,7 @@ echo "== impairment conformance, netem and nfqueue, in the same guest kernel"
 ./tcprepro exec --kernel debian:bookworm --out "$e2e/conformance" -- \
   env TCPREPRO_DELAY_TOLERANCE_MS=25 build/netns/tests/impairment_test
 
-host_state >"$after"
+ci/host_state.sh >"$after"
 if ! diff -u "$before" "$after"; then
   echo "ci/test.sh: FAILED: the host's network namespace changed during the tests (diff above)" >&2
   exit 1
