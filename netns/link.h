@@ -1,7 +1,8 @@
 // A veth pair whose two ends are born in their namespaces (never in the
 // host's), up, with IPv4 and IPv6 addresses. IPv6 addresses are added with
-// IFA_F_NODAD, so they are usable at once instead of racing duplicate address
-// detection. Deleting one end deletes both; the namespaces' end deletes them too.
+// IFA_F_NODAD (no duplicate address detection), and the constructor returns
+// only once both ends are usable: operationally up, every address out of
+// tentative with its local route (RouteSocket::AwaitUsable). Deleting one end deletes both; the namespaces' end deletes them too.
 // Made with rtnetlink requests (netns/netlink.h), no `ip` processes.
 #pragma once
 

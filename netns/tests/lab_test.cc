@@ -20,6 +20,7 @@
 #include "netns/error.h"
 #include "netns/link.h"
 #include "netns/namespace.h"
+#include "netns/netlink.h"
 #include "netns/pcap_reader.h"
 #include "netns/socket.h"
 #include "netns/sysctl.h"
@@ -136,6 +137,47 @@ TEST_F(Lab, VethEndsAreBornInTheirNamespaces) {
   UniqueFd fd = TcpSocket(Family::kIpv4);
   SetIoTimeout(fd.get(), 2000);
   EXPECT_EQ(ErrnoName(ConnectErrno(fd.get(), {"10.9.0.2", 9})), "ECONNREFUSED");
+}
+
+// Readiness is the constructor's: no story may find a link without carrier, an
+// IPv6 address still tentative, or its local route missing (then a connect to
+// the namespace's own address left through the veth instead of looping back).
+TEST_F(Lab, VethIsUsableWhenConstructed) {
+  for (int round = 0; round < 10; ++round) {
+    NetNamespace a = NetNamespace::Create("a");
+    NetNamespace b = NetNamespace::Create("b");
+    VethPair veth({&a, "va", {"10.9.0.1/24", "fd00:9::1/64"}}, {&b, "vb", {"10.9.0.2/24", "fd00:9::2/64"}});
+    {
+      NamespaceGuard inside(a);
+      for (const char* own : {"10.9.0.1", "fd00:9::1"}) {
+        UniqueFd fd = TcpSocket(std::string(own).find(':') != std::string::npos ? Family::kIpv6 : Family::kIpv4);
+        SetIoTimeout(fd.get(), 2000);
+        EXPECT_EQ(ErrnoName(ConnectErrno(fd.get(), {own, 9})), "ECONNREFUSED") << own << ", round " << round;
+      }
+    }
+    EXPECT_EQ(CheckedRunIn(a, {"ip", "-6", "address", "show", "tentative"}), "");
+    EXPECT_NE(CheckedRunIn(a, {"ip", "route", "get", "fd00:9::1"}).find("local"), std::string::npos);
+    EXPECT_NE(CheckedRunIn(b, {"ip", "-o", "link", "show", "vb"}).find("LOWER_UP"), std::string::npos);
+  }
+}
+
+TEST_F(Lab, AwaitUsableNamesWhatIsMissing) {
+  NetNamespace a = NetNamespace::Create("a");
+  NetNamespace b = NetNamespace::Create("b");
+  VethPair veth({&a, "va", {"10.9.0.1/24"}}, {&b, "vb", {"10.9.0.2/24"}});
+  RouteSocket in_a(a);
+  auto failure = [&](const std::vector<std::string>& cidrs) -> std::string {
+    try {
+      in_a.AwaitUsable("va", cidrs, std::chrono::milliseconds(100));
+    } catch (const LabError& e) {
+      return e.what();
+    }
+    return "usable";
+  };
+  EXPECT_EQ(failure({"10.9.0.1/24"}), "usable");
+  EXPECT_NE(failure({"10.9.9.9/24"}).find("address 10.9.9.9/24 missing"), std::string::npos);
+  CheckedRunIn(b, {"ip", "link", "set", "vb", "down"});
+  EXPECT_NE(failure({"10.9.0.1/24"}).find("link not operationally up"), std::string::npos);
 }
 
 TEST_F(Lab, CaptureAndCountersSeeTheStory) {
