@@ -12,13 +12,12 @@ import json
 import os
 import pathlib
 import re
-import signal
 import subprocess
 import threading
 import time
 from typing import Callable
 
-from harness import catalogue
+from harness import catalogue, processes
 
 # A single scenario's story takes well under a second here; this bounds a hung
 # connect or a wedged capture, and is generous for QEMU under TCG.
@@ -51,6 +50,7 @@ class RawResult:
     evidence_dir: pathlib.Path
     log: pathlib.Path
     uname: str = ""  # `uname -rv` where the test ran: the guest's kernel for QEMU targets
+    cpu_seconds: float | None = None  # user + system CPU of its process (None: ran in a batch)
 
 
 def list_gtest_names(binary: pathlib.Path) -> list[str]:
@@ -98,16 +98,29 @@ def _gtest_failures(report: pathlib.Path) -> tuple[str | None, list[str]]:
     return test.get("result"), [f["failure"] for f in test.get("failures", [])]
 
 
-def _run_program(argv: list[str], env: dict, log: pathlib.Path, timeout: float) -> tuple[int, bool]:
-    """(exit status, timed out) of a case program run in its own process group, killed on timeout."""
+def _run_program(argv: list[str], env: dict, log: pathlib.Path, timeout: float) -> tuple[int, bool, float]:
+    """(exit status, timed out, CPU seconds) of a case program run in its own
+    process group, killed on timeout. Waits in wait4(), which returns the
+    moment it ends (Popen.wait with a timeout polls, up to 50 ms late) and
+    gives its CPU time."""
     with log.open("w") as log_file:
-        process = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **env},
-                                   start_new_session=True)
-        try:
-            return process.wait(timeout=timeout), False
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            return process.wait(), True
+        process = processes.popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **env},
+                                  new_session=True)
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        processes.kill_group(process)
+
+    timer = threading.Timer(timeout, expire)
+    timer.start()
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    finally:
+        timer.cancel()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    processes.forget(process)
+    return process.returncode, expired.is_set(), usage.ru_utime + usage.ru_stime
 
 
 def _read_record(evidence_dir: pathlib.Path) -> dict:
@@ -144,7 +157,8 @@ def run_test(test: CaseTest, evidence_root: pathlib.Path) -> RawResult:
     report = evidence_dir / "gtest.json"
     argv = [str(test.binary), f"--gtest_filter={test.id}", f"--gtest_output=json:{report}"]
     started = time.monotonic()
-    status, timed_out = _run_program(argv, {"TCPREPRO_EVIDENCE_DIR": str(evidence_dir)}, log, TEST_TIMEOUT_SECONDS)
+    status, timed_out, cpu_seconds = _run_program(argv, {"TCPREPRO_EVIDENCE_DIR": str(evidence_dir)}, log,
+                                                  TEST_TIMEOUT_SECONDS)
     duration = time.monotonic() - started
     record = _read_record(evidence_dir)
     if timed_out:
@@ -152,7 +166,8 @@ def run_test(test: CaseTest, evidence_root: pathlib.Path) -> RawResult:
     else:
         gtest_result, failures = _gtest_failures(report)
         outcome, reason = _outcome(status, gtest_result, failures, record, log.name)
-    return RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, log, _uname())
+    return RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, log, _uname(),
+                     round(cpu_seconds, 3))
 
 
 # A batch bounds its wait by the sum of generous per-test times; tests a batch
@@ -176,9 +191,9 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
     finished: dict[str, RawResult] = {}
     section: list[str] = []
     with (evidence_root / f"{binary.name}.batch.log").open("w") as batch_log:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
-                                   errors="replace", start_new_session=True)
-        watchdog = threading.Timer(BATCH_SECONDS_PER_TEST * len(tests), os.killpg, (process.pid, signal.SIGKILL))
+        process = processes.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+                                  errors="replace", new_session=True)
+        watchdog = threading.Timer(BATCH_SECONDS_PER_TEST * len(tests), processes.kill_group, (process,))
         watchdog.start()
         for line in process.stdout:
             batch_log.write(line)
@@ -192,13 +207,15 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
                 finished[raw.test.id] = raw
                 on_result(raw)
         process.wait()
+        processes.forget(process)
         watchdog.cancel()
     results = []
     for test in tests:
-        if test.id not in finished:
+        if test.id not in finished and not processes.stopping():
             finished[test.id] = run_test(test, evidence_root)
             on_result(finished[test.id])
-        results.append(finished[test.id])
+        if test.id in finished:
+            results.append(finished[test.id])
     return results
 
 

@@ -19,6 +19,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = REPO / "build"
 USAGE_ERROR = 2
+INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
 
 class UsageError(Exception):
@@ -73,9 +74,42 @@ def _check_run_options(args) -> list:
     """Every option checked, before anything is fetched or created; returns the kernel specs."""
     if os.geteuid() != 0:
         raise UsageError("run needs root: the lab creates network namespaces (CAP_SYS_ADMIN); use sudo")
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
-    return _parse_kernel_specs(args.kernel or ["host"])
+    if not args.guest_timeout > 0:
+        raise UsageError(f"--guest-timeout {args.guest_timeout:g}: must be more than 0 seconds")
+    specs = _parse_kernel_specs(args.kernel or ["host"])
+    if args.out is not None:
+        _check_out(args.out.resolve(), guests=any(s.kind != "host" for s in specs))
+    return specs
+
+
+def _check_out(out: pathlib.Path, guests: bool) -> None:
+    """--out must be a folder that can be made, or one that is writable and holds no results."""
+    if guests and any(c.isspace() for c in str(out)):
+        raise UsageError(f"--out {out}: a QEMU guest cannot be given a path with whitespace; choose another")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; choose a folder")
+    existing = next((p for p in [out, *out.parents] if p.exists()), None)
+    if existing is None or not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: {existing} is not a writable folder; choose another --out")
+    if _holds_results(out):
+        raise UsageError(f"--out {out} already holds results; choose another directory")
+
+
+def _holds_results(folder: pathlib.Path) -> bool:
+    return (folder / "report.html").exists() or any(folder.glob("*/results.json"))
+
+
+def _new_run_folder(out: pathlib.Path | None) -> tuple[str, pathlib.Path]:
+    """(run id, result folder). Ids carry the time and the process id, and the
+    default folder is made with an exclusive mkdir: two runs never share one."""
+    run_id = f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
+    if out is None:
+        out = REPO / "results" / run_id
+        out.parent.mkdir(exist_ok=True)
+        out.mkdir()  # FileExistsError only if this very process made it: never
+    return run_id, out.resolve()
 
 
 def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_timeout: float) -> dict[str, str]:
@@ -108,27 +142,45 @@ def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) ->
         "-c", str(REPO / "harness" / "suite" / "pytest.ini"),
         "--rootdir", str(REPO), "-p", "no:cacheprovider", "-q", "-rfEsx",
         "--tcprepro-out", str(target_dir), "--tcprepro-build", str(args.build_dir),
-        "--tcprepro-jobs", str(args.jobs), "--tcprepro-target", config,
+        "--tcprepro-target", config,
         "--tcprepro-run", json.dumps(run_block), "--junitxml", str(target_dir / "junit.xml"),
     ]
     if args.k:
         command += ["-k", args.k]
+    if args.jobs is not None:
+        command += ["--tcprepro-jobs", str(args.jobs)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend}
+    from harness import processes
     with (target_dir / "pytest.log").open("w") as log:
-        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
+        # A session of its own: the terminal's Ctrl-C reaches only this process,
+        # which hands it on exactly once (_interrupt_sessions); a second one
+        # could land while the session writes what finished.
+        session = processes.popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                  new_session=True)
+        _sessions.append(session)
+        code = session.wait()
+        processes.forget(session)
+        return code
+
+
+_sessions: list = []
+
+
+def _interrupt_sessions() -> None:
+    import signal
+    for session in _sessions:
+        if session.poll() is None:
+            session.send_signal(signal.SIGINT)
 
 
 def cmd_run(args) -> int:
     import concurrent.futures
     import pytest
     specs = _check_run_options(args)
-    run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = (args.out or REPO / "results" / run_id).resolve()
-    if (out / "report.html").exists() or any(out.glob("*/results.json")):
-        raise UsageError(f"--out {out} already holds results; choose another directory")
     _ensure_built(args.build_dir)
     configs = _prepare_guests(specs, args.accel, args.build_dir.resolve(), args.guest_timeout)
-    created = not out.exists()
+    created = args.out is None or not args.out.exists()
+    run_id, out = _new_run_folder(args.out)
     run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
                  "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision()}
 
@@ -144,11 +196,15 @@ def cmd_run(args) -> int:
     # Targets run side by side: guests are single-threaded under TCG, and the
     # host target is short. Each target's output is printed when it ends.
     codes = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1))) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1)))
+    try:
         for spec, target_dir, code in pool.map(run_one, specs):
             print(f"\n== {spec.text}")
             print((target_dir / "pytest.log").read_text().rstrip())
             codes.append(code)
+    except KeyboardInterrupt:
+        return _interrupted(out, pool)
+    pool.shutdown()
     if all(code == pytest.ExitCode.NO_TESTS_COLLECTED for code in codes):
         if created:
             shutil.rmtree(out)
@@ -162,6 +218,20 @@ def cmd_run(args) -> int:
     paths = render_report([out], out)
     print(f"\nreport: {paths['html']}\n        {paths['md']}")
     return max(int(c) for c in codes if c != pytest.ExitCode.NO_TESTS_COLLECTED)
+
+
+def _interrupted(out: pathlib.Path, pool) -> int:
+    """Ctrl-C: each target's session stops its case programs or guest and writes
+    what finished; the report shows that, and the run exits 130."""
+    print("\ninterrupted: stopping; writing what finished", file=sys.stderr, flush=True)
+    _interrupt_sessions()
+    pool.shutdown(wait=True)
+    finished = [p.parent for p in sorted(out.glob("*/results.json"))]
+    if finished:
+        from reports import render_report
+        paths = render_report([out], out)
+        print(f"report (interrupted run): {paths['html']}\n        {paths['md']}")
+    return INTERRUPTED
 
 
 def cmd_exec(args) -> int:
@@ -216,6 +286,12 @@ def cmd_doctor(args) -> int:
 
 def cmd_report(args) -> int:
     from reports import ReportInputError, render_report
+    out = args.out.resolve()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder; choose a folder")
+    if _holds_results(out) or (out / "results.json").exists():
+        raise UsageError(f"--out {out} is a run's own folder (it holds results); "
+                         "write the report to another folder")
     try:
         paths = render_report(args.dirs, args.out)
     except ReportInputError as error:
@@ -235,7 +311,9 @@ def parser() -> argparse.ArgumentParser:
                           "debian:<suite>=<package version>, local:<vmlinuz>:<modules folder>")
     run.add_argument("-k", metavar="EXPR", help="pytest -k expression over test ids, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
-    run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="case programs run in parallel")
+    run.add_argument("--jobs", type=int, default=None,
+                     help="at most this many case programs at once (default: as many as the stories' "
+                          "measured costs allow: waiting stories together, CPU-bound ones up to the cores)")
     run.add_argument("--build-dir", type=pathlib.Path, default=DEFAULT_BUILD, help=argparse.SUPPRESS)
     run.add_argument("--impairment-backend", choices=IMPAIRMENT_BACKENDS, default="auto",
                      help="force an impairment backend (default: netem where it can express the rule)")
@@ -274,3 +352,5 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"tcprepro: error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:  # a second Ctrl-C: children die with this process (harness/processes.py)
+        return INTERRUPTED

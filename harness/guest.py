@@ -20,42 +20,57 @@ from harness import cases, catalogue, kernel
 def raw_to_json(raw: cases.RawResult) -> dict:
     return {"id": raw.test.id, "outcome": raw.outcome, "reason": raw.reason,
             "duration_seconds": raw.duration_seconds, "record": raw.record,
-            "evidence_dir": str(raw.evidence_dir), "log": str(raw.log), "uname": raw.uname}
+            "evidence_dir": str(raw.evidence_dir), "log": str(raw.log), "uname": raw.uname,
+            "cpu_seconds": raw.cpu_seconds}
 
 
 def raw_from_json(data: dict, test: cases.CaseTest) -> cases.RawResult:
     return cases.RawResult(test, data["outcome"], data["reason"], data["duration_seconds"], data["record"],
-                           pathlib.Path(data["evidence_dir"]), pathlib.Path(data["log"]), data["uname"])
+                           pathlib.Path(data["evidence_dir"]), pathlib.Path(data["log"]), data["uname"],
+                           data.get("cpu_seconds"))
+
+
+class GuestJobError(RuntimeError):
+    """The job names tests this guest's build does not have."""
 
 
 def main(job_file: str) -> int:
     job = json.loads(pathlib.Path(job_file).read_text())
+    with open(job["results"], "w") as out:
+        try:
+            _run(job, out)
+        except Exception as error:
+            # The host reads this line and tells the user; the traceback goes to guest-job.log.
+            out.write(json.dumps({"harness_error": f"{type(error).__name__}: {error}"}) + "\n")
+            out.flush()
+            raise
+    return 0
+
+
+def _run(job: dict, out) -> None:
+    out.write(json.dumps({"kernel": kernel.running_kernel().to_json()}) + "\n")
+    out.flush()
     tests = {t.id: t for t in cases.discover(catalogue.load(), pathlib.Path(job["build"]))}
     missing = [name for name in job["tests"] if name not in tests]
     if missing:
-        print(f"harness.guest: unknown tests {missing}", file=sys.stderr)
-        return 2
+        raise GuestJobError(f"unknown tests {missing}")
     evidence_root = pathlib.Path(job["evidence_root"])
-    with open(job["results"], "w") as out:
-        out.write(json.dumps({"kernel": kernel.running_kernel().to_json()}) + "\n")
-        out.flush()
-        # One process per case program and share of the CPUs: starting a process
-        # costs about a second under TCG, several times a short story.
-        batches: dict[tuple, list[cases.CaseTest]] = {}
-        for index, name in enumerate(job["tests"]):
-            test = tests[name]
-            batches.setdefault((test.binary, index % job["jobs"]), []).append(test)
-        lock = threading.Lock()
+    # One process per case program and share of the CPUs: starting a process
+    # costs about a second under TCG, several times a short story.
+    batches: dict[tuple, list[cases.CaseTest]] = {}
+    for index, name in enumerate(job["tests"]):
+        test = tests[name]
+        batches.setdefault((test.binary, index % job["jobs"]), []).append(test)
+    lock = threading.Lock()
 
-        def write(raw: cases.RawResult) -> None:
-            with lock:
-                out.write(json.dumps(raw_to_json(raw)) + "\n")
-                out.flush()
+    def write(raw: cases.RawResult) -> None:
+        with lock:
+            out.write(json.dumps(raw_to_json(raw)) + "\n")
+            out.flush()
 
-        with concurrent.futures.ThreadPoolExecutor(max_workers=job["jobs"]) as pool:
-            for batch in batches.values():
-                pool.submit(cases.run_batch, batch, evidence_root, write)
-    return 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=job["jobs"]) as pool:
+        for future in [pool.submit(cases.run_batch, batch, evidence_root, write) for batch in batches.values()]:
+            future.result()  # a batch's exception is the harness's
 
 
 if __name__ == "__main__":

@@ -2,17 +2,20 @@
 boots a fetched kernel and runs the same case programs inside it.
 
 Both have `kernel` (known once they ran), `describe()` and
-`run_tests(tests, evidence_root, jobs)`, which returns one raw result per test.
+`run_tests(tests, evidence_root, jobs, on_result)`, which hands each raw result
+to `on_result` as soon as it is known. On an interrupt (KeyboardInterrupt) they
+stop what runs, hand on what finished, and re-raise.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import os
 import pathlib
 import shlex
 
-from harness import cases, guest, kernel, kernel_store, qemu
+from typing import Callable
+
+from harness import cases, guest, kernel, kernel_store, qemu, scheduler
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # Environment variables a case program reads, handed on into the guest.
@@ -32,9 +35,15 @@ class HostTarget:
     def describe(self) -> dict:
         return {"name": self.name, "accelerator": None, "kernel": self.kernel.to_json()}
 
-    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int) -> list[cases.RawResult]:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(lambda t: cases.run_test(t, evidence_root), tests))
+    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int | None,
+                  on_result: Callable[[cases.RawResult], None]) -> None:
+        """Each test in a process of its own, as many at once as their costs allow
+        (scheduler.py); `jobs`, when given, also bounds how many run at once."""
+        costs = scheduler.load_costs()
+        cost_of = (lambda t: costs.get(t.id, scheduler.UNKNOWN)) if jobs is None else \
+            (lambda t: scheduler.Cost(costs.get(t.id, scheduler.UNKNOWN).seconds, cpu_bound=True))
+        scheduler.run(tests, cost_of, lambda t: cases.run_test(t, evidence_root), on_result,
+                      cpu_slots=jobs)
 
 
 class QemuTarget:
@@ -62,7 +71,8 @@ class QemuTarget:
             described["error"] = self.guest_error
         return described
 
-    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int) -> list[cases.RawResult]:
+    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int | None,
+                  on_result: Callable[[cases.RawResult], None]) -> None:
         # `jobs` is the host's parallelism; the guest's follows from its vCPUs (guest_lanes).
         out = evidence_root.parent
         evidence_root.mkdir(parents=True, exist_ok=True)
@@ -84,9 +94,15 @@ class QemuTarget:
                                     "see guest-job.log")
         except qemu.GuestError as error:
             self.guest_error = str(error)
-        return self._collect(tests, results_file)
+        except KeyboardInterrupt:  # qemu.boot killed the guest; what it finished is in the results file
+            for raw in self._collect(tests, results_file, finished_only=True):
+                on_result(raw)
+            raise
+        for raw in self._collect(tests, results_file):
+            on_result(raw)
 
-    def _collect(self, tests: list[cases.CaseTest], results_file: pathlib.Path) -> list[cases.RawResult]:
+    def _collect(self, tests: list[cases.CaseTest], results_file: pathlib.Path,
+                 finished_only: bool = False) -> list[cases.RawResult]:
         by_id: dict[str, dict] = {}
         lines = results_file.read_text().splitlines() if results_file.exists() else []
         for line in lines:
@@ -94,6 +110,8 @@ class QemuTarget:
             if "kernel" in data:
                 self.kernel = kernel.KernelInfo(data["kernel"]["release"], data["kernel"]["version"],
                                                 data["kernel"]["machine"])
+            elif "harness_error" in data:  # the guest's harness failed: say how, not just that results are missing
+                self.guest_error = f"the guest's harness failed: {data['harness_error']} (traceback in guest-job.log)"
             else:
                 by_id[data["id"]] = data
         if self.kernel is None:  # the guest never got as far as the harness: judge by the package's version
@@ -102,7 +120,7 @@ class QemuTarget:
         for test in tests:
             if test.id in by_id:
                 raws.append(guest.raw_from_json(by_id[test.id], test))
-            else:
+            elif not finished_only:
                 why = self.guest_error or "the guest ended without a result for it"
                 evidence = results_file.parent / "evidence" / test.evidence_name
                 raws.append(cases.RawResult(test, "error", f"guest did not finish: {why}", 0.0, {},

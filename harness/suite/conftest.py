@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import pathlib
 
 import pytest
@@ -28,7 +27,8 @@ def pytest_addoption(parser):
     group = parser.getgroup("tcprepro")
     group.addoption("--tcprepro-out", type=pathlib.Path, help="directory for results.json and evidence")
     group.addoption("--tcprepro-build", type=pathlib.Path, help="CMake build directory with the case programs")
-    group.addoption("--tcprepro-jobs", type=int, default=os.cpu_count() or 1)
+    group.addoption("--tcprepro-jobs", type=int, default=None,
+                    help="bound on case programs at once (default: the scheduler's, from the stories' costs)")
     group.addoption("--tcprepro-target", default="host")
     group.addoption("--tcprepro-run", default=None, help="JSON of the run block (set by ./tcprepro)")
 
@@ -39,18 +39,25 @@ class ScenarioRun:
     def __init__(self, config):
         self.out: pathlib.Path = config.getoption("--tcprepro-out")
         self.build: pathlib.Path = config.getoption("--tcprepro-build")
-        self.jobs: int = config.getoption("--tcprepro-jobs")
+        self.jobs: int | None = config.getoption("--tcprepro-jobs")
         self.target = targets.make(config.getoption("--tcprepro-target"))
         self.families = catalogue.load()
         self.tests = cases.discover(self.families, self.build)
         self.entries: dict[str, dict] = {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
+        self.interrupted = False
 
     def execute(self, selected: list[cases.CaseTest]) -> None:
-        raws = self.target.run_tests(selected, self.out / "evidence", self.jobs)
-        version = self.target.kernel.upstream  # a QEMU target knows its kernel once it ran
-        for raw in raws:
+        """Runs the selected tests; each result is judged as it comes, so an
+        interrupted run still writes what finished."""
+        def judged(raw: cases.RawResult) -> None:
+            version = self.target.kernel.upstream  # a QEMU target knows its kernel once it ran
             self.entries[raw.test.id] = results.result_entry(raw, version, self.out)
+        try:
+            self.target.run_tests(selected, self.out / "evidence", self.jobs, judged)
+        except KeyboardInterrupt:
+            self.interrupted = True
+            raise
 
 
 _RUN = pytest.StashKey[ScenarioRun]()
@@ -88,5 +95,7 @@ def pytest_sessionfinish(session, exitstatus):
         "wall_seconds": round((finished - run.started).total_seconds(), 2),
         "jobs": run.jobs,
     })
+    if run.interrupted:
+        block["interrupted"] = True  # results[] holds only the tests that finished
     ordered = [run.entries[t.id] for t in run.tests if t.id in run.entries]
     results.write(run.out, block, run.target.describe(), ordered)

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Speed benchmark: prints ratios, never fails on a slow machine.
+
+  ci/bench.py [--kernel SPEC ...] [--runs N]
+      runs `./tcprepro run` N times (default 1) with the given kernels (default:
+      the host) and prints, per run and target, the target's wall time (its
+      pytest session), its longest story, and wall / longest story; and the
+      whole command's wall time (for several kernels from a warm cache: the
+      five-kernel figure README quotes).
+
+  ci/bench.py --costs
+      measures what each story costs, each test alone on this machine: wall
+      and CPU seconds, into harness/story_costs.json (the scheduler's table;
+      harness/scheduler.py). Rerun it when stories are added or changed.
+
+Run as root from the repository, on an otherwise idle machine for --costs.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from harness import cases, catalogue, scheduler  # noqa: E402
+
+
+def measure_costs(build: pathlib.Path, out: pathlib.Path) -> None:
+    tests = cases.discover(catalogue.load(), build)
+    table = {}
+    with tempfile.TemporaryDirectory(prefix="tcprepro-costs-") as evidence:
+        for test in tests:
+            raw = cases.run_test(test, pathlib.Path(evidence))
+            if raw.outcome == "error":
+                sys.exit(f"ci/bench.py: {test.id} failed while measuring ({raw.reason}); fix it first")
+            table[test.id] = {"seconds": raw.duration_seconds, "cpu_seconds": raw.cpu_seconds}
+            print(f"{raw.duration_seconds:7.3f} s wall {raw.cpu_seconds:7.3f} s CPU  {test.id}", flush=True)
+    document = {"measured": datetime.date.today().isoformat(),
+                "how": "ci/bench.py --costs: each test alone, wall and CPU (user + system) seconds",
+                "tests": table}
+    out.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    cpu_bound = sum(cost.cpu_bound for cost in scheduler.load_costs(out).values())
+    print(f"{len(table)} tests, {cpu_bound} CPU-bound; written to {out.relative_to(REPO)}")
+
+
+def bench_runs(kernels: list[str], runs: int, extra: list[str]) -> None:
+    command_walls = []
+    for number in range(1, runs + 1):
+        with tempfile.TemporaryDirectory(prefix="tcprepro-bench-") as folder:
+            out = pathlib.Path(folder) / "run"
+            argv = [str(REPO / "tcprepro"), "run", "--out", str(out), *extra]
+            for spec in kernels:
+                argv += ["--kernel", spec]
+            started = time.monotonic()
+            status = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+            wall = time.monotonic() - started
+            command_walls.append(wall)
+            for results_file in sorted(out.glob("*/results.json")):
+                document = json.loads(results_file.read_text())
+                longest = max((r["duration_seconds"] for r in document["results"]), default=0.0)
+                errors = document["summary"]["error"]
+                target_wall = document["run"]["wall_seconds"]
+                ratio = target_wall / longest if longest else float("inf")
+                print(f"run {number} {document['target']['name']:<18} wall {target_wall:7.2f} s  longest story "
+                      f"{longest:6.2f} s  wall/longest {ratio:5.2f}  machinery errors {errors}")
+            print(f"run {number} whole command ({' '.join(kernels) or 'host'}): {wall:.1f} s, exit {status}",
+                  flush=True)
+    if runs > 1:
+        print(f"whole command: min {min(command_walls):.1f} s, max {max(command_walls):.1f} s over {runs} runs")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--costs", action="store_true", help="measure harness/story_costs.json")
+    parser.add_argument("--kernel", action="append", default=[], metavar="SPEC")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--build-dir", type=pathlib.Path, default=REPO / "build")
+    args, extra = parser.parse_known_args()
+    if args.costs:
+        measure_costs(args.build_dir, scheduler.COSTS)
+    else:
+        bench_runs(args.kernel, args.runs, extra)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""When each case test runs: as many at once as their costs allow, longest first.
+
+Most stories wait on the protocol (an RTO, the TIME_WAIT reuse delay, a
+keepalive), so they all run together; a story that keeps a CPU busy (a
+1000-attempt connect loop, port sampling) counts against the cores, and at
+most as many of those as there are cores run at once. The longest stories
+start first, so the run ends about when its longest story does.
+
+What a story costs (wall seconds and CPU seconds, each test alone on an idle
+machine) is measured by `ci/bench.py --costs` into harness/story_costs.json.
+A test the table does not know counts as CPU-bound and long, so a new story
+can slow a run down but never overload the machine.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import threading
+from typing import Callable, TypeVar
+
+from harness import processes
+
+COSTS = pathlib.Path(__file__).resolve().parent / "story_costs.json"
+# A story that keeps a core busy for at least this share of its wall time.
+CPU_BOUND_SHARE = 0.5
+# Open files and memory, not the CPU, bound the stories that wait: each holds
+# a few namespaces, a capture ring and a process.
+MAX_AT_ONCE = 128
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cost:
+    seconds: float
+    cpu_bound: bool
+
+
+UNKNOWN = Cost(seconds=float("inf"), cpu_bound=True)
+
+
+def load_costs(path: pathlib.Path = COSTS) -> dict[str, Cost]:
+    """The measured costs by test id; {} when there is no table (every test then counts as unknown)."""
+    try:
+        table = json.loads(path.read_text())["tests"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {test_id: Cost(m["seconds"], m["cpu_seconds"] >= CPU_BOUND_SHARE * max(m["seconds"], 1e-3))
+            for test_id, m in table.items()}
+
+
+def cores() -> int:
+    """CPUs this process may run on (a CI container's cpuset, not the machine's)."""
+    return len(os.sched_getaffinity(0))
+
+
+def run(items: list[T], cost_of: Callable[[T], Cost], run_one: Callable[[T], R],
+        on_result: Callable[[R], None] = lambda result: None, cpu_slots: int | None = None) -> list[R]:
+    """Runs every item (run_one in a thread of its own), longest first, at most
+    `cpu_slots` (default: the cores) CPU-bound ones at once. Returns the results
+    in item order. On KeyboardInterrupt: starts nothing more, kills what runs
+    (processes.kill_running), hands on what finished, and re-raises."""
+    cpu_slots = cpu_slots or cores()
+    waiting = sorted(range(len(items)), key=lambda i: -cost_of(items[i]).seconds)
+    results: dict[int, R] = {}
+    busy = {"all": 0, "cpu": 0}
+    changed = threading.Condition()
+    errors: list[BaseException] = []
+
+    def worker(index: int, cpu_bound: bool) -> None:
+        try:
+            result = run_one(items[index])
+            if processes.stopping():  # killed by the interrupt: not a result
+                return
+            with changed:
+                results[index] = result
+            on_result(result)
+        except processes.Interrupted:
+            pass
+        except BaseException as error:  # reported in the main thread
+            errors.append(error)
+        finally:
+            with changed:
+                busy["all"] -= 1
+                busy["cpu"] -= cpu_bound
+                changed.notify()
+
+    def next_startable() -> int | None:
+        for position, index in enumerate(waiting):
+            if not cost_of(items[index]).cpu_bound or busy["cpu"] < cpu_slots:
+                return waiting.pop(position)
+        return None
+
+    threads = []
+    try:
+        with changed:
+            while waiting or busy["all"]:
+                index = next_startable() if busy["all"] < MAX_AT_ONCE and not errors else None
+                if index is None:
+                    if errors and not busy["all"]:
+                        break
+                    changed.wait()
+                    continue
+                cpu_bound = cost_of(items[index]).cpu_bound
+                busy["all"] += 1
+                busy["cpu"] += cpu_bound
+                thread = threading.Thread(target=worker, args=(index, cpu_bound), daemon=True)
+                threads.append(thread)
+                thread.start()
+    except KeyboardInterrupt:
+        processes.kill_running()
+        for thread in threads:
+            thread.join()
+        raise
+    if errors:
+        raise errors[0]
+    return [results[i] for i in range(len(items)) if i in results]
