@@ -15,7 +15,6 @@ after "Booting from ROM").
 """
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import json
 import os
@@ -23,12 +22,11 @@ import pathlib
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import threading
 import time
 
-from harness import guest_image, kernel_store
+from harness import guest_image, kernel_store, processes
 
 QEMU = "qemu-system-x86_64"
 TCG_BOOT_TIMEOUT = 90.0
@@ -62,12 +60,6 @@ def require_qemu() -> str:
     if path is None:
         raise GuestError(f"{QEMU} not found: install the Debian package qemu-system-x86 (ci/setup.sh does)")
     return path
-
-
-def _die_with_parent() -> None:
-    # A killed harness must not leave a guest running: PR_SET_PDEATHSIG(SIGKILL).
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-    os.setsid()
 
 
 # The guest mounts its own tmpfs on these; host folders below them must be kept explicitly.
@@ -116,8 +108,9 @@ def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, ou
     with console.open("w") as log:
         log.write("# " + " ".join(command) + "\n")
         log.flush()
-        qemu = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        # A killed harness must not leave a guest running (processes.popen: parent-death signal).
+        qemu = processes.popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, new_session=True)
 
         def read_console():
             for raw in qemu.stdout:
@@ -154,6 +147,7 @@ def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, ou
             if qemu.poll() is None:
                 qemu.kill()
                 qemu.wait()
+            processes.forget(qemu)
     if failed:
         raise GuestError(f"{image.spec}: guest init failed: {failed[0]}; console log: {console}", console)
     if not done:
