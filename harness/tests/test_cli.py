@@ -73,3 +73,62 @@ def test_selected_run_writes_results_and_report(tmp_path):
     assert (tmp_path / "host" / entry["evidence"][0]["path"]).stat().st_size > 0
     assert (tmp_path / "report.html").exists() and (tmp_path / "host" / "junit.xml").exists()
     assert "report: " in result.stdout
+
+
+@needs_root_and_build
+def test_ctrl_c_stops_within_two_seconds_and_reports_what_finished(tmp_path):
+    """A terminal's Ctrl-C is SIGINT to the foreground process group."""
+    import signal
+    import time
+    out = tmp_path / "run"
+    run = subprocess.Popen([str(REPO / "tcprepro"), "run", "--out", str(out)], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    # Interrupt once some stories have finished and others still run.
+    while len(list(out.glob("host/evidence/*/observations.json"))) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGINT)
+    interrupted = time.monotonic()
+    output = run.communicate(timeout=30)[0]
+    assert time.monotonic() - interrupted <= 2.0, output
+    assert run.returncode == 130, output
+    document = json.loads((out / "host" / "results.json").read_text())
+    assert document["run"]["interrupted"] is True
+    assert 0 < len(document["results"]) < 113
+    assert all(r["outcome"] == "passed" for r in document["results"]), "an interrupted story is not an error"
+    assert (out / "report.html").exists()
+    time.sleep(1)
+    survivors = subprocess.run(["pgrep", "-f", str(out)], capture_output=True, text=True).stdout
+    assert survivors == "", survivors
+
+
+@pytest.mark.parametrize("make,args,message", [
+    (lambda p: p.write_text("x"), ["run", "--out", "{p}"], "is a file, not a folder"),
+    (lambda p: None, ["run", "--guest-timeout", "0", "--out", "{p}"], "--guest-timeout 0: must be more than 0"),
+    (lambda p: None, ["run", "--guest-timeout", "-5", "--out", "{p}"], "--guest-timeout -5: must be more than 0"),
+    (lambda p: None, ["run", "--kernel", "debian:bookworm", "--out", "{p} with space"], "whitespace"),
+    (lambda p: (p / "host").mkdir(parents=True) or (p / "host" / "results.json").write_text("{}"),
+     ["report", "{p}", "--out", "{p}"], "is a run's own folder"),
+])
+def test_bad_out_and_timeouts_are_exit_2_and_create_nothing(tmp_path, make, args, message):
+    target = tmp_path / "out"
+    make(target)
+    before = sorted(tmp_path.rglob("*"))
+    result = tcprepro(*[a.replace("{p}", str(target)) for a in args])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("tcprepro: error:") and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root can write anywhere unless the folder is read-only")
+def test_unwritable_out_is_exit_2(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(locked)], check=True)
+    try:
+        result = tcprepro("run", "--out", str(locked / "out"))
+        assert result.returncode == 2, result.stderr
+        assert "is not a writable folder" in result.stderr
+    finally:
+        subprocess.run(["umount", str(locked)], check=True)
