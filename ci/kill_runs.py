@@ -49,11 +49,25 @@ def namespace_of(pid: int) -> str | None:
         return None
 
 
-def referenced_namespaces() -> set[str]:
-    """Every net namespace some task or open file on the machine refers to."""
-    refs = set()
+def started_ticks(pid: int) -> int:
+    """When a process started, in clock ticks since boot (/proc/PID/stat field 22)."""
+    try:
+        return int(pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def now_ticks() -> int:
+    return int(float(pathlib.Path("/proc/uptime").read_text().split()[0]) * os.sysconf("SC_CLK_TCK"))
+
+
+def referenced_namespaces(started_before: int) -> dict[str, list[str]]:
+    """Net namespaces that a task or open file of a process started before
+    `started_before` (ticks) refers to, with those processes. Later processes
+    are not the run's: the kernel reuses a freed namespace's inode number."""
+    refs: dict[str, list[str]] = {}
     for proc in pathlib.Path("/proc").iterdir():
-        if not proc.name.isdigit():
+        if not proc.name.isdigit() or started_ticks(int(proc.name)) >= started_before:
             continue
         for link in [*(proc / "task").glob("*/ns/net"), *(proc / "fd").glob("*")]:
             try:
@@ -61,7 +75,11 @@ def referenced_namespaces() -> set[str]:
             except OSError:
                 continue
             if target.startswith("net:["):
-                refs.add(target)
+                try:
+                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                except OSError:
+                    cmdline = "?"
+                refs.setdefault(target, []).append(f"{proc.name} {cmdline[:160]}")
     return refs
 
 
@@ -94,6 +112,7 @@ def main() -> int:
                     if ns and ns != host:
                         namespaces.add(ns)
                 time.sleep(0.05)
+            killed_at = now_ticks()
             try:
                 os.killpg(run.pid, signal.SIGKILL)
             except ProcessLookupError:  # the run had ended
@@ -101,7 +120,8 @@ def main() -> int:
             run.wait()
             time.sleep(1)
             alive = processes_mentioning(str(out))
-            left = namespaces & referenced_namespaces()
+            still = referenced_namespaces(started_before=killed_at)
+            left = {ns: still[ns] for ns in namespaces if ns in still}
             after = host_state()
             verdict = "ok" if not alive and not left and after == before else "LEFT BEHIND"
             print(f"round {round_number:2}: killed after {delay:4.2f} s; saw {len(seen)} processes, "
@@ -110,8 +130,8 @@ def main() -> int:
             if verdict != "ok":
                 for pid, cmdline in alive.items():
                     print(f"  alive: {pid} {cmdline}")
-                for ns in left:
-                    print(f"  namespace still referenced: {ns}")
+                for ns, holders in left.items():
+                    print(f"  namespace still referenced: {ns} by {holders}")
                 if after != before:
                     with tempfile.NamedTemporaryFile("w") as a, tempfile.NamedTemporaryFile("w") as b:
                         a.write(before), b.write(after), a.flush(), b.flush()

@@ -51,6 +51,7 @@ class RawResult:
     log: pathlib.Path
     uname: str = ""  # `uname -rv` where the test ran: the guest's kernel for QEMU targets
     cpu_seconds: float | None = None  # user + system CPU of its process (None: ran in a batch)
+    draw: int = 0  # which run of the test (run --repeat N: 0 .. N-1)
 
 
 def list_gtest_names(binary: pathlib.Path) -> list[str]:
@@ -149,8 +150,14 @@ def _uname() -> str:
     return f"{uname.release} {uname.version}"
 
 
-def run_test(test: CaseTest, evidence_root: pathlib.Path) -> RawResult:
+def evidence_root_of_draw(evidence_root: pathlib.Path, draw: int) -> pathlib.Path:
+    """Draw 0's evidence is the run's; a repeated draw's goes beside it, in repeat-<n>/."""
+    return evidence_root if draw == 0 else evidence_root / f"repeat-{draw + 1}"
+
+
+def run_test(test: CaseTest, evidence_root: pathlib.Path, draw: int = 0) -> RawResult:
     """Runs one test in its own process group; kills the group on timeout."""
+    evidence_root = evidence_root_of_draw(evidence_root, draw)
     evidence_dir = evidence_root / test.evidence_name
     evidence_dir.mkdir(parents=True, exist_ok=True)
     log = evidence_dir / "gtest.log"
@@ -167,7 +174,7 @@ def run_test(test: CaseTest, evidence_root: pathlib.Path) -> RawResult:
         gtest_result, failures = _gtest_failures(report)
         outcome, reason = _outcome(status, gtest_result, failures, record, log.name)
     return RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, log, _uname(),
-                     round(cpu_seconds, 3))
+                     round(cpu_seconds, 3), draw)
 
 
 # A batch bounds its wait by the sum of generous per-test times; tests a batch
@@ -177,13 +184,14 @@ _RESULT_LINE = re.compile(r"\[ {2}( {5}OK| FAILED |SKIPPED ) \] (\S+) \((\d+) ms
 
 
 def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
-              on_result: Callable[[RawResult], None] = lambda raw: None) -> list[RawResult]:
+              on_result: Callable[[RawResult], None] = lambda raw: None, draw: int = 0) -> list[RawResult]:
     """Runs tests of one case program in a single process: cheaper where starting a
     process is slow (a QEMU guest under TCG). Each test's result is read from the
     program's output as soon as the test ends and handed to `on_result`, so a
     guest that hangs later still returns it."""
     binary = tests[0].binary
     assert all(t.binary == binary for t in tests), "a batch is one case program"
+    evidence_root = evidence_root_of_draw(evidence_root, draw)
     by_id = {t.id: t for t in tests}
     evidence_root.mkdir(parents=True, exist_ok=True)
     argv = [str(binary), "--gtest_filter=" + ":".join(by_id)]
@@ -202,8 +210,8 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
             section.append(line)
             ended = _RESULT_LINE.match(line)
             if ended and ended.group(2) in by_id:
-                raw = _batch_result(by_id[ended.group(2)], ended.group(1).strip(), int(ended.group(3)),
-                                    section, evidence_root)
+                raw = dataclasses.replace(_batch_result(by_id[ended.group(2)], ended.group(1).strip(),
+                                                        int(ended.group(3)), section, evidence_root), draw=draw)
                 finished[raw.test.id] = raw
                 on_result(raw)
         process.wait()
@@ -212,7 +220,8 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
     results = []
     for test in tests:
         if test.id not in finished and not processes.stopping():
-            finished[test.id] = run_test(test, evidence_root)
+            # evidence_root is already this draw's
+            finished[test.id] = dataclasses.replace(run_test(test, evidence_root), draw=draw)
             on_result(finished[test.id])
         if test.id in finished:
             results.append(finished[test.id])

@@ -76,6 +76,8 @@ def _check_run_options(args) -> list:
         raise UsageError("run needs root: the lab creates network namespaces (CAP_SYS_ADMIN); use sudo")
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    if args.repeat < 1:
+        raise UsageError(f"--repeat {args.repeat}: must be at least 1")
     if not args.guest_timeout > 0:
         raise UsageError(f"--guest-timeout {args.guest_timeout:g}: must be more than 0 seconds")
     specs = _parse_kernel_specs(args.kernel or ["host"])
@@ -149,6 +151,8 @@ def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) ->
         command += ["-k", args.k]
     if args.jobs is not None:
         command += ["--tcprepro-jobs", str(args.jobs)]
+    if args.repeat > 1:
+        command += ["--tcprepro-repeat", str(args.repeat)]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend}
     from harness import processes
     with (target_dir / "pytest.log").open("w") as log:
@@ -314,6 +318,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=None,
                      help="at most this many case programs at once (default: as many as the stories' "
                           "measured costs allow: waiting stories together, CPU-bound ones up to the cores)")
+    run.add_argument("--repeat", type=int, default=1, metavar="N",
+                     help="run every test N times and report, per observation, whether it was stable")
     run.add_argument("--build-dir", type=pathlib.Path, default=DEFAULT_BUILD, help=argparse.SUPPRESS)
     run.add_argument("--impairment-backend", choices=IMPAIRMENT_BACKENDS, default="auto",
                      help="force an impairment backend (default: netem where it can express the rule)")

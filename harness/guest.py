@@ -21,13 +21,13 @@ def raw_to_json(raw: cases.RawResult) -> dict:
     return {"id": raw.test.id, "outcome": raw.outcome, "reason": raw.reason,
             "duration_seconds": raw.duration_seconds, "record": raw.record,
             "evidence_dir": str(raw.evidence_dir), "log": str(raw.log), "uname": raw.uname,
-            "cpu_seconds": raw.cpu_seconds}
+            "cpu_seconds": raw.cpu_seconds, "draw": raw.draw}
 
 
 def raw_from_json(data: dict, test: cases.CaseTest) -> cases.RawResult:
     return cases.RawResult(test, data["outcome"], data["reason"], data["duration_seconds"], data["record"],
                            pathlib.Path(data["evidence_dir"]), pathlib.Path(data["log"]), data["uname"],
-                           data.get("cpu_seconds"))
+                           data.get("cpu_seconds"), data.get("draw", 0))
 
 
 class GuestJobError(RuntimeError):
@@ -68,9 +68,11 @@ def _run(job: dict, out) -> None:
             out.write(json.dumps(raw_to_json(raw)) + "\n")
             out.flush()
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=job["jobs"]) as pool:
-        for future in [pool.submit(cases.run_batch, batch, evidence_root, write) for batch in batches.values()]:
-            future.result()  # a batch's exception is the harness's
+    for draw in range(job.get("repeat", 1)):  # run --repeat: draw after draw, each as one run
+        with concurrent.futures.ThreadPoolExecutor(max_workers=job["jobs"]) as pool:
+            for future in [pool.submit(cases.run_batch, batch, evidence_root, write, draw)
+                           for batch in batches.values()]:
+                future.result()  # a batch's exception is the harness's
 
 
 if __name__ == "__main__":

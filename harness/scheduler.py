@@ -10,10 +10,20 @@ What a story costs (wall seconds and CPU seconds, each test alone on an idle
 machine) is measured by `ci/bench.py --costs` into harness/story_costs.json.
 A test the table does not know counts as CPU-bound and long, so a new story
 can slow a run down but never overload the machine.
+
+Some stories observe kernel state that every namespace shares: the source
+port a connect() picks comes from table_perturb, one table for the whole host
+indexed by (saddr, daddr, dport) without the namespace. Two S1 or S2 stories
+with the same addresses at the same time (the same test in two draws of
+--repeat, or in two runs at once) move each other's offsets. Such a family
+holds a lock for its stories: one at a time in this run, and a file lock
+(flock) keeps other runs on this machine out too.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import pathlib
@@ -29,6 +39,10 @@ CPU_BOUND_SHARE = 0.5
 # a few namespaces, a capture ring and a process.
 MAX_AT_ONCE = 128
 
+# Families whose observations depend on kernel-global state, and the lock they hold.
+KERNEL_GLOBAL = {"S1": "port-offsets-S1", "S2": "port-offsets-S2"}
+LOCKS = pathlib.Path("/run/tcprepro/locks")
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -37,9 +51,22 @@ R = TypeVar("R")
 class Cost:
     seconds: float
     cpu_bound: bool
+    exclusive: str | None = None  # a KERNEL_GLOBAL lock the story holds while it runs
 
 
 UNKNOWN = Cost(seconds=float("inf"), cpu_bound=True)
+
+
+@contextlib.contextmanager
+def machine_lock(name: str | None):
+    """Holds /run/tcprepro/locks/<name>.lock (flock) for other runs on this machine."""
+    if name is None:
+        yield
+        return
+    LOCKS.mkdir(parents=True, exist_ok=True)
+    with open(LOCKS / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        yield
 
 
 def load_costs(path: pathlib.Path = COSTS) -> dict[str, Cost]:
@@ -67,12 +94,14 @@ def run(items: list[T], cost_of: Callable[[T], Cost], run_one: Callable[[T], R],
     waiting = sorted(range(len(items)), key=lambda i: -cost_of(items[i]).seconds)
     results: dict[int, R] = {}
     busy = {"all": 0, "cpu": 0}
+    held: set[str] = set()  # exclusive locks a running item of this run holds
     changed = threading.Condition()
     errors: list[BaseException] = []
 
-    def worker(index: int, cpu_bound: bool) -> None:
+    def worker(index: int, cost: Cost) -> None:
         try:
-            result = run_one(items[index])
+            with machine_lock(cost.exclusive):
+                result = run_one(items[index])
             if processes.stopping():  # killed by the interrupt: not a result
                 return
             with changed:
@@ -85,12 +114,14 @@ def run(items: list[T], cost_of: Callable[[T], Cost], run_one: Callable[[T], R],
         finally:
             with changed:
                 busy["all"] -= 1
-                busy["cpu"] -= cpu_bound
+                busy["cpu"] -= cost.cpu_bound
+                held.discard(cost.exclusive)
                 changed.notify()
 
     def next_startable() -> int | None:
         for position, index in enumerate(waiting):
-            if not cost_of(items[index]).cpu_bound or busy["cpu"] < cpu_slots:
+            cost = cost_of(items[index])
+            if (not cost.cpu_bound or busy["cpu"] < cpu_slots) and cost.exclusive not in held:
                 return waiting.pop(position)
         return None
 
@@ -104,10 +135,12 @@ def run(items: list[T], cost_of: Callable[[T], Cost], run_one: Callable[[T], R],
                         break
                     changed.wait()
                     continue
-                cpu_bound = cost_of(items[index]).cpu_bound
+                cost = cost_of(items[index])
                 busy["all"] += 1
-                busy["cpu"] += cpu_bound
-                thread = threading.Thread(target=worker, args=(index, cpu_bound), daemon=True)
+                busy["cpu"] += cost.cpu_bound
+                if cost.exclusive:
+                    held.add(cost.exclusive)
+                thread = threading.Thread(target=worker, args=(index, cost), daemon=True)
                 threads.append(thread)
                 thread.start()
     except KeyboardInterrupt:

@@ -2,8 +2,9 @@
 boots a fetched kernel and runs the same case programs inside it.
 
 Both have `kernel` (known once they ran), `describe()` and
-`run_tests(tests, evidence_root, jobs, on_result)`, which hands each raw result
-to `on_result` as soon as it is known. On an interrupt (KeyboardInterrupt) they
+`run_tests(tests, evidence_root, jobs, on_result, repeat)`, which runs each test
+`repeat` times and hands each raw result (its `draw` says which run) to
+`on_result` as soon as it is known. On an interrupt (KeyboardInterrupt) they
 stop what runs, hand on what finished, and re-raise.
 """
 from __future__ import annotations
@@ -36,13 +37,19 @@ class HostTarget:
         return {"name": self.name, "accelerator": None, "kernel": self.kernel.to_json()}
 
     def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int | None,
-                  on_result: Callable[[cases.RawResult], None]) -> None:
+                  on_result: Callable[[cases.RawResult], None], repeat: int = 1) -> None:
         """Each test in a process of its own, as many at once as their costs allow
         (scheduler.py); `jobs`, when given, also bounds how many run at once."""
         costs = scheduler.load_costs()
-        cost_of = (lambda t: costs.get(t.id, scheduler.UNKNOWN)) if jobs is None else \
-            (lambda t: scheduler.Cost(costs.get(t.id, scheduler.UNKNOWN).seconds, cpu_bound=True))
-        scheduler.run(tests, cost_of, lambda t: cases.run_test(t, evidence_root), on_result,
+
+        def cost_of(item: tuple[cases.CaseTest, int]) -> scheduler.Cost:
+            test = item[0]
+            cost = costs.get(test.id, scheduler.UNKNOWN)
+            return scheduler.Cost(cost.seconds, cost.cpu_bound or jobs is not None,
+                                  scheduler.KERNEL_GLOBAL.get(test.scenario.family))
+
+        draws = [(test, draw) for draw in range(repeat) for test in tests]
+        scheduler.run(draws, cost_of, lambda item: cases.run_test(item[0], evidence_root, item[1]), on_result,
                       cpu_slots=jobs)
 
 
@@ -72,13 +79,13 @@ class QemuTarget:
         return described
 
     def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int | None,
-                  on_result: Callable[[cases.RawResult], None]) -> None:
+                  on_result: Callable[[cases.RawResult], None], repeat: int = 1) -> None:
         # `jobs` is the host's parallelism; the guest's follows from its vCPUs (guest_lanes).
         out = evidence_root.parent
         evidence_root.mkdir(parents=True, exist_ok=True)
         results_file = out / "guest-results.jsonl"
         job = {"build": str(self.build), "tests": [t.id for t in tests], "evidence_root": str(evidence_root),
-               "jobs": guest_lanes(self.cpus), "results": str(results_file)}
+               "jobs": guest_lanes(self.cpus), "results": str(results_file), "repeat": repeat}
         (out / "guest-job.json").write_text(json.dumps(job, indent=1))
         script = out / "guest-job.sh"
         exports = "".join(f"export {name}={shlex.quote(os.environ[name])}\n" for name in _CASE_ENV if name in os.environ)
@@ -103,7 +110,7 @@ class QemuTarget:
 
     def _collect(self, tests: list[cases.CaseTest], results_file: pathlib.Path,
                  finished_only: bool = False) -> list[cases.RawResult]:
-        by_id: dict[str, dict] = {}
+        by_id: dict[tuple[str, int], dict] = {}
         lines = results_file.read_text().splitlines() if results_file.exists() else []
         for line in lines:
             data = json.loads(line)
@@ -113,13 +120,14 @@ class QemuTarget:
             elif "harness_error" in data:  # the guest's harness failed: say how, not just that results are missing
                 self.guest_error = f"the guest's harness failed: {data['harness_error']} (traceback in guest-job.log)"
             else:
-                by_id[data["id"]] = data
+                by_id[data["id"], data.get("draw", 0)] = data
         if self.kernel is None:  # the guest never got as far as the harness: judge by the package's version
             self.kernel = kernel.KernelInfo(self.image.release, _debian_version(self.image), "x86_64")
-        raws = []
+        raws = [guest.raw_from_json(by_id[test.id, draw], test) for test in tests
+                for draw in sorted(d for i, d in by_id if i == test.id and d > 0)]
         for test in tests:
-            if test.id in by_id:
-                raws.append(guest.raw_from_json(by_id[test.id], test))
+            if (test.id, 0) in by_id:
+                raws.append(guest.raw_from_json(by_id[test.id, 0], test))
             elif not finished_only:
                 why = self.guest_error or "the guest ended without a result for it"
                 evidence = results_file.parent / "evidence" / test.evidence_name

@@ -20,7 +20,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, results, targets
+from harness import cases, catalogue, repeats, results, targets
 
 
 def pytest_addoption(parser):
@@ -30,6 +30,7 @@ def pytest_addoption(parser):
     group.addoption("--tcprepro-jobs", type=int, default=None,
                     help="bound on case programs at once (default: the scheduler's, from the stories' costs)")
     group.addoption("--tcprepro-target", default="host")
+    group.addoption("--tcprepro-repeat", type=int, default=1, help="runs of every test (run --repeat)")
     group.addoption("--tcprepro-run", default=None, help="JSON of the run block (set by ./tcprepro)")
 
 
@@ -43,7 +44,9 @@ class ScenarioRun:
         self.target = targets.make(config.getoption("--tcprepro-target"))
         self.families = catalogue.load()
         self.tests = cases.discover(self.families, self.build)
-        self.entries: dict[str, dict] = {}
+        self.repeat: int = config.getoption("--tcprepro-repeat")
+        self.entries: dict[str, dict] = {}  # draw 0's, which carry the repeats block
+        self.draws: dict[str, dict[int, dict]] = {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
         self.interrupted = False
 
@@ -52,12 +55,24 @@ class ScenarioRun:
         interrupted run still writes what finished."""
         def judged(raw: cases.RawResult) -> None:
             version = self.target.kernel.upstream  # a QEMU target knows its kernel once it ran
-            self.entries[raw.test.id] = results.result_entry(raw, version, self.out)
+            self.draws.setdefault(raw.test.id, {})[raw.draw] = results.result_entry(raw, version, self.out)
+            if raw.draw == 0:
+                self.entries[raw.test.id] = self.draws[raw.test.id][0]
         try:
-            self.target.run_tests(selected, self.out / "evidence", self.jobs, judged)
+            self.target.run_tests(selected, self.out / "evidence", self.jobs, judged, self.repeat)
         except KeyboardInterrupt:
             self.interrupted = True
             raise
+        finally:
+            if self.repeat > 1:
+                self.add_repeats()
+
+    def add_repeats(self) -> None:
+        for test_id, entry in self.entries.items():
+            draws = self.draws[test_id]
+            entry["repeats"] = repeats.block([draws[d] for d in sorted(draws)])
+            if len(draws) < self.repeat:  # a guest that did not finish every draw
+                entry["repeats"].update(stable=False, missing_runs=self.repeat - len(draws))
 
 
 _RUN = pytest.StashKey[ScenarioRun]()
@@ -94,6 +109,7 @@ def pytest_sessionfinish(session, exitstatus):
         "finished": finished.isoformat(timespec="seconds"),
         "wall_seconds": round((finished - run.started).total_seconds(), 2),
         "jobs": run.jobs,
+        "repeat": run.repeat,
     })
     if run.interrupted:
         block["interrupted"] = True  # results[] holds only the tests that finished

@@ -3,6 +3,8 @@ import json
 
 import pytest
 
+from harness import repeats
+
 
 def _mismatch_text(expectation: dict) -> str:
     return "; ".join(f"{m['observation']}: expected {json.dumps(m['expected'])}, observed {json.dumps(m['observed'])}"
@@ -12,6 +14,8 @@ def _mismatch_text(expectation: dict) -> str:
 def test_scenario(case, executed):
     entry = executed[case.id]
     expectation = entry["expectation"]
+    if "repeats" in entry and not entry["repeats"]["stable"]:
+        pytest.fail(repeats.unstable_text(entry["repeats"]), pytrace=False)
     if entry["outcome"] == "skipped":
         pytest.skip(entry["reason"])
     if entry["outcome"] == "error":
