@@ -13,11 +13,13 @@ can slow a run down but never overload the machine.
 
 Some stories observe kernel state that every namespace shares: the source
 port a connect() picks comes from table_perturb, one table for the whole host
-indexed by (saddr, daddr, dport) without the namespace. Two S1 or S2 stories
-with the same addresses at the same time (the same test in two draws of
---repeat, or in two runs at once) move each other's offsets. Such a family
-holds a lock for its stories: one at a time in this run, and a file lock
-(flock) keeps other runs on this machine out too.
+indexed by (saddr, daddr, dport) without the namespace. Two stories that
+connect over the same (saddr, daddr, dport) at the same time move each
+other's offsets: S1 stories of one variant share theirs (the service port on
+the namespace's own address); each S2 test has a destination port of its own,
+shared only with itself (the same test in two draws of --repeat, or in two
+runs at once). Such stories hold a lock named after what they share: one at a
+time in this run, and a file lock (flock) keeps other runs on this machine out.
 """
 from __future__ import annotations
 
@@ -39,9 +41,16 @@ CPU_BOUND_SHARE = 0.5
 # a few namespaces, a capture ring and a process.
 MAX_AT_ONCE = 128
 
-# Families whose observations depend on kernel-global state, and the lock they hold.
-KERNEL_GLOBAL = {"S1": "port-offsets-S1", "S2": "port-offsets-S2"}
 LOCKS = pathlib.Path("/run/tcprepro/locks")
+
+
+def kernel_global_lock(family: str, test_id: str, variant: str) -> str | None:
+    """The lock a story holds for the kernel-global state it observes, or None."""
+    if family == "S1":
+        return f"port-offsets-S1-{variant}"
+    if family == "S2":
+        return "port-offsets-" + "".join(c if c.isalnum() else "_" for c in test_id)
+    return None
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -46,7 +46,7 @@ class HostTarget:
             test = item[0]
             cost = costs.get(test.id, scheduler.UNKNOWN)
             return scheduler.Cost(cost.seconds, cost.cpu_bound or jobs is not None,
-                                  scheduler.KERNEL_GLOBAL.get(test.scenario.family))
+                                  scheduler.kernel_global_lock(test.scenario.family, test.id, test.variant_name))
 
         draws = [(test, draw) for draw in range(repeat) for test in tests]
         scheduler.run(draws, cost_of, lambda item: cases.run_test(item[0], evidence_root, item[1]), on_result,
