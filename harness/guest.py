@@ -14,7 +14,7 @@ import pathlib
 import sys
 import threading
 
-from harness import cases, catalogue, kernel
+from harness import cases, catalogue, kernel, scheduler
 
 
 def raw_to_json(raw: cases.RawResult) -> dict:
@@ -55,12 +55,7 @@ def _run(job: dict, out) -> None:
     if missing:
         raise GuestJobError(f"unknown tests {missing}")
     evidence_root = pathlib.Path(job["evidence_root"])
-    # One process per case program and share of the CPUs: starting a process
-    # costs about a second under TCG, several times a short story.
-    batches: dict[tuple, list[cases.CaseTest]] = {}
-    for index, name in enumerate(job["tests"]):
-        test = tests[name]
-        batches.setdefault((test.binary, index % job["jobs"]), []).append(test)
+    lanes = lane_plan([tests[name] for name in job["tests"]], job["jobs"], scheduler.load_costs())
     lock = threading.Lock()
 
     def write(raw: cases.RawResult) -> None:
@@ -68,11 +63,37 @@ def _run(job: dict, out) -> None:
             out.write(json.dumps(raw_to_json(raw)) + "\n")
             out.flush()
 
+    def run_lane(batches: list[list[cases.CaseTest]], draw: int) -> None:
+        for batch in batches:
+            cases.run_batch(batch, evidence_root, write, draw)
+
     for draw in range(job.get("repeat", 1)):  # run --repeat: draw after draw, each as one run
-        with concurrent.futures.ThreadPoolExecutor(max_workers=job["jobs"]) as pool:
-            for future in [pool.submit(cases.run_batch, batch, evidence_root, write, draw)
-                           for batch in batches.values()]:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            for future in [pool.submit(run_lane, lane, draw) for lane in lanes]:
                 future.result()  # a batch's exception is the harness's
+
+
+def lane_plan(tests: list[cases.CaseTest], lanes: int,
+              costs: dict[str, scheduler.Cost]) -> list[list[list[cases.CaseTest]]]:
+    """Tests split into `lanes` that run side by side, each a list of batches
+    (one process per case program: starting a process costs about a second
+    under TCG, several times a short story). Longest first, each test to the
+    lane with the least measured work so far, so the lanes end together; a
+    test without a measured cost counts as the longest known."""
+    known = [c.seconds for c in costs.values()]
+    default = max(known) if known else 1.0
+
+    def seconds(test: cases.CaseTest) -> float:
+        cost = costs.get(test.id)
+        return cost.seconds if cost else default
+
+    work = [0.0] * lanes
+    by_lane: list[dict[pathlib.Path, list[cases.CaseTest]]] = [{} for _ in range(lanes)]
+    for test in sorted(tests, key=seconds, reverse=True):
+        lane = work.index(min(work))
+        work[lane] += seconds(test)
+        by_lane[lane].setdefault(test.binary, []).append(test)
+    return [list(batches.values()) for batches in by_lane if batches]
 
 
 if __name__ == "__main__":
