@@ -52,3 +52,34 @@ def test_host_folders_under_the_guests_tmpfs_are_kept():
     from harness import qemu
     paths = [pathlib.Path(p) for p in ("/tmp/clone", "/tmp/clone", "/work/main", "/var/tmp/b", "/run/x", "/tmpfoo")]
     assert qemu._hidden_by_guest_tmpfs(paths) == [pathlib.Path(p) for p in ("/tmp/clone", "/var/tmp/b", "/run/x")]
+
+
+def test_the_guest_harness_exception_reaches_the_user(tmp_path):
+    """harness.guest writes what it died of; every unfinished test carries it, not 'ended without a result'."""
+    job = {"build": str(tmp_path / "no-build"), "tests": ["S/T.x/v0"], "evidence_root": str(tmp_path / "ev"),
+           "jobs": 1, "results": str(tmp_path / "guest-results.jsonl")}
+    (tmp_path / "job.json").write_text(json.dumps(job))
+    try:
+        guest.main(str(tmp_path / "job.json"))
+    except cases.CaseError:
+        pass
+    else:
+        raise AssertionError("a job against a missing build must fail")
+    target, tests = _target(tmp_path), _tests()
+    raws = target._collect(tests, tmp_path / "guest-results.jsonl")
+    assert {r.outcome for r in raws} == {"error"}
+    assert all("the guest's harness failed: CaseError: case program" in r.reason for r in raws), raws[0].reason
+    assert "is missing" in raws[0].reason
+
+
+def test_repeated_draws_come_back_per_draw(tmp_path):
+    target, tests = _target(tmp_path), _tests()
+    lines = [{"kernel": {"release": "6.1.0-50-amd64", "machine": "x86_64", "version": "#1 Debian 6.1.176-1"}}]
+    for draw in (0, 1):
+        raw = cases.RawResult(tests[0], "passed", None, 0.5, {"observations": {"x": draw}}, tmp_path, tmp_path,
+                              "u", None, draw)
+        lines.append(guest.raw_to_json(raw))
+    results_file = tmp_path / "guest-results.jsonl"
+    results_file.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    raws = target._collect(tests[:1], results_file)
+    assert sorted((r.draw, r.record["observations"]["x"]) for r in raws) == [(0, 0), (1, 1)]
