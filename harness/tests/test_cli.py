@@ -132,3 +132,17 @@ def test_unwritable_out_is_exit_2(tmp_path):
         assert "is not a writable folder" in result.stderr
     finally:
         subprocess.run(["umount", str(locked)], check=True)
+
+
+@needs_root_and_build
+def test_two_runs_at_once_give_the_same_verdicts(tmp_path):
+    """Two CI jobs on one runner: distinct run ids, and the port-offset stories
+    (one kernel-global table) do not disturb each other."""
+    argv = [str(REPO / "tcprepro"), "run", "-k", "S1 or S2"]
+    runs = [subprocess.Popen([*argv, "--out", str(tmp_path / name)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL) for name in ("a", "b")]
+    assert [run.wait(timeout=600) for run in runs] == [0, 0]
+    documents = [json.loads((tmp_path / name / "host" / "results.json").read_text()) for name in ("a", "b")]
+    verdicts = [{r["id"]: (r["outcome"], r["expectation"]["verdict"]) for r in d["results"]} for d in documents]
+    assert verdicts[0] == verdicts[1] and len(verdicts[0]) >= 44
+    assert documents[0]["run"]["id"] != documents[1]["run"]["id"]
