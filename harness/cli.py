@@ -194,6 +194,7 @@ def _interrupt_sessions() -> None:
 def cmd_run(args) -> int:
     import concurrent.futures
     import pytest
+    from reports import render_report  # now, not after a Ctrl-C: the interrupted path has 2 s
     specs = _check_run_options(args)
     _ensure_built(args.build_dir)
     configs = _prepare_guests(specs, args.accel, args.build_dir.resolve(), args.guest_timeout)
@@ -232,7 +233,6 @@ def cmd_run(args) -> int:
     if unusual:
         return unusual[0]
 
-    from reports import render_report
     paths = render_report([out], out)
     print(f"\nreport: {paths['html']}\n        {paths['md']}")
     return max(int(c) for c in codes if c != pytest.ExitCode.NO_TESTS_COLLECTED)
@@ -247,7 +247,7 @@ def _interrupted(out: pathlib.Path, pool) -> int:
     finished = [p.parent for p in sorted(out.glob("*/results.json"))]
     if finished:
         from reports import render_report
-        paths = render_report([out], out)
+        paths = render_report([out], out)  # imported by cmd_run already
         print(f"report (interrupted run): {paths['html']}\n        {paths['md']}")
     return INTERRUPTED
 
