@@ -69,7 +69,11 @@ def bench_runs(kernels: list[str], runs: int, extra: list[str]) -> None:
                 target_wall = document["run"]["wall_seconds"]
                 ratio = target_wall / longest if longest else float("inf")
                 print(f"run {number} {document['target']['name']:<18} wall {target_wall:7.2f} s  longest story "
-                      f"{longest:6.2f} s  wall/longest {ratio:5.2f}  machinery errors {errors}")
+                      f"{longest:6.2f} s  wall/longest {ratio:5.2f}  machinery errors {errors}  "
+                      f"unexpected {document['summary']['unexpected']}")
+                for result in document["results"]:
+                    if result["outcome"] == "error" or result["expectation"]["verdict"] == "unexpected":
+                        print(f"    {result['id']}: {result['reason'] or result['expectation']['mismatches']}")
             print(f"run {number} whole command ({' '.join(kernels) or 'host'}): {wall:.1f} s, exit {status}",
                   flush=True)
     if runs > 1:
