@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+import sys
 import pathlib
 
 import pytest
@@ -49,6 +51,7 @@ class ScenarioRun:
         self.draws: dict[str, dict[int, dict]] = {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
         self.interrupted = False
+        self.run_block = json.loads(config.getoption("--tcprepro-run") or "{}")
 
     def execute(self, selected: list[cases.CaseTest]) -> None:
         """Runs the selected tests; each result is judged as it comes, so an
@@ -61,11 +64,32 @@ class ScenarioRun:
         try:
             self.target.run_tests(selected, self.out / "evidence", self.jobs, judged, self.repeat)
         except KeyboardInterrupt:
+            # Ctrl-C: what finished is written and the session ends here. Ending
+            # it through pytest took most of the 2 s a Ctrl-C may take.
             self.interrupted = True
-            raise
-        finally:
-            if self.repeat > 1:
-                self.add_repeats()
+            self.write()
+            sys.stdout.flush()
+            os._exit(130)
+        if self.repeat > 1:
+            self.add_repeats()
+
+    def write(self) -> None:
+        """results.json of what has been judged (every selected test, unless interrupted)."""
+        if self.interrupted and self.repeat > 1:
+            self.add_repeats()
+        if not self.entries:
+            return
+        finished = datetime.datetime.now(datetime.timezone.utc)
+        block = {**self.run_block,
+                 "started": self.started.isoformat(timespec="seconds"),
+                 "finished": finished.isoformat(timespec="seconds"),
+                 "wall_seconds": round((finished - self.started).total_seconds(), 2),
+                 "jobs": self.jobs,
+                 "repeat": self.repeat}
+        if self.interrupted:
+            block["interrupted"] = True  # results[] holds only the tests that finished
+        ordered = [self.entries[t.id] for t in self.tests if t.id in self.entries]
+        results.write(self.out, block, self.target.describe(), ordered)
 
     def add_repeats(self) -> None:
         for test_id, entry in self.entries.items():
@@ -100,18 +124,5 @@ def executed(request) -> dict[str, dict]:
 
 def pytest_sessionfinish(session, exitstatus):
     run = session.config.stash.get(_RUN, None)
-    if run is None or not run.entries:
-        return
-    finished = datetime.datetime.now(datetime.timezone.utc)
-    block = json.loads(session.config.getoption("--tcprepro-run") or "{}")
-    block.update({
-        "started": run.started.isoformat(timespec="seconds"),
-        "finished": finished.isoformat(timespec="seconds"),
-        "wall_seconds": round((finished - run.started).total_seconds(), 2),
-        "jobs": run.jobs,
-        "repeat": run.repeat,
-    })
-    if run.interrupted:
-        block["interrupted"] = True  # results[] holds only the tests that finished
-    ordered = [run.entries[t.id] for t in run.tests if t.id in run.entries]
-    results.write(run.out, block, run.target.describe(), ordered)
+    if run is not None:
+        run.write()

@@ -38,26 +38,33 @@ def test_waiting_items_run_together_cpu_bound_ones_up_to_the_slots():
     assert running["max_all"] >= 20  # every waiting item at once
 
 
-def test_longest_first_and_exclusive_items_one_at_a_time(tmp_path, monkeypatch):
+def test_longest_first():
+    started = []
+    costs = {"a": scheduler.Cost(1, True), "b": scheduler.Cost(3, True), "c": scheduler.Cost(2, True)}
+    # One CPU slot: items start one after the other, in the scheduler's order.
+    scheduler.run(["a", "b", "c"], costs.__getitem__, started.append, cpu_slots=1)
+    assert started == ["b", "c", "a"]
+
+
+def test_items_sharing_a_lock_never_overlap(tmp_path, monkeypatch):
     monkeypatch.setattr(scheduler, "LOCKS", tmp_path)
-    started, active, overlap = [], set(), []
+    active, overlap = set(), []
     lock = threading.Lock()
-    costs = {"a": scheduler.Cost(1, False, "x"), "b": scheduler.Cost(3, False, "x"),
-             "c": scheduler.Cost(2, False, None)}
+    costs = {name: scheduler.Cost(1, False, "x" if name < "d" else None) for name in "abcdef"}
 
     def run_one(name):
         with lock:
-            started.append(name)
             if costs[name].exclusive and costs[name].exclusive in active:
                 overlap.append(name)
             active.add(costs[name].exclusive)
-        time.sleep(0.05)
+        time.sleep(0.02)
         with lock:
             active.discard(costs[name].exclusive)
         return name
 
-    scheduler.run(["a", "b", "c"], costs.__getitem__, run_one)
-    assert started[0] == "b" and not overlap
+    assert scheduler.run(list("abcdef"), costs.__getitem__, run_one) == list("abcdef")
+    assert not overlap
+    assert (tmp_path / "x.lock").exists()  # the machine-wide half of the lock
 
 
 def test_unknown_tests_count_as_cpu_bound_and_long(tmp_path):
