@@ -82,14 +82,16 @@ def match_names(family: catalogue.Family, gtest_names: list[str]) -> tuple[list[
     A problem is a test no scenario names, a scenario no test runs, or two tests
     that would give one result id."""
     by_test = {s.gtest_name: s for s in family.scenarios.values()}
-    matched, problems, ids, ran = [], [], {}, set()
+    matched, problems, ids, ran, unnamed = [], [], {}, set(), set()
     for name in gtest_names:
         test_name, variant = gtest_output.split_name(name)
         scenario = by_test.get(test_name)
-        if scenario is None:
+        if scenario is None and test_name not in unnamed:
+            unnamed.add(test_name)  # once per test, not per variant
             problems.append(f"{family.program}: test {name} has no scenario in the catalogue: add a scenario "
                             f"with id \"{test_name.replace('_', '-')}\" (or the id whose '-' -> '_' gives "
                             f"{test_name}) to the {family.id} file in harness/scenarios/, or rename the test")
+        if scenario is None:
             continue
         rid = result_id(scenario.id, variant)
         if rid in ids:

@@ -296,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     from harness import cases, catalogue
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return code
     except UsageError as error:
         print(f"tcprepro: error: {error}", file=sys.stderr)
         return USAGE_ERROR
