@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 import re
 
-# "[       OK ] S1/SelfConnect.S1a/ipv4_loopback (12 ms)", likewise FAILED and SKIPPED.
-_RESULT_LINE = re.compile(r"\[ {2}( {5}OK|FAILED |SKIPPED) \] (\S+) \((\d+) ms\)")
+# "[       OK ] S1/SelfConnect.S1a/ipv4_loopback (12 ms)", likewise SKIPPED; a failed
+# parameterised test says "[  FAILED  ] S1/SelfConnect.S1a/ipv4_loopback, where GetParam() = ... (12 ms)".
+_RESULT_LINE = re.compile(r"\[ {2}( {5}OK|FAILED |SKIPPED) \] ([^\s,]+)(?:, where .*)? \((\d+) ms\)$")
 _RUN_LINE = "[ RUN      ] "
 
 
@@ -63,7 +64,7 @@ class ResultReader:
         ended = _RESULT_LINE.match(line)
         if not ended:
             return None
-        return TestEnd(ended.group(2), ended.group(1).strip(), int(ended.group(3)), self._section)
+        return TestEnd(ended.group(2), ended.group(1).strip(), int(ended.group(3)), list(self._section))
 
 
 def read_results(text: str) -> dict[str, TestEnd]:

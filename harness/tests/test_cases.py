@@ -131,3 +131,17 @@ def test_a_hung_batch_keeps_what_finished_and_reruns_the_rest(tmp_path, monkeypa
     assert [r.outcome for r in raws] == ["passed", "passed"]
     assert "(one test)" not in raws[0].log.read_text()  # from the batch
     assert "(one test)" in raws[1].log.read_text()  # run again on its own
+
+
+def test_the_gtest_reader_reads_each_kind_of_result_line():
+    # As gtest prints them; a failed parameterised test names its parameter before the time.
+    ends = cases.gtest_output.read_results(
+        "[ RUN      ] S9/Fake.S9x/ipv4\n[       OK ] S9/Fake.S9x/ipv4 (3 ms)\n"
+        "[ RUN      ] S9/Fake.S9x/ipv6\nx.cc:1: Failure\nno SYN\n"
+        "[  FAILED  ] S9/Fake.S9x/ipv6, where GetParam() = ipv6 (4 ms)\n"
+        "[ RUN      ] Plain.S9y\n[  SKIPPED ] Plain.S9y (0 ms)\n"
+        "[  FAILED  ] 1 test, listed below:\n[  FAILED  ] S9/Fake.S9x/ipv6, where GetParam() = ipv6\n")
+    assert {name: (end.verdict, end.milliseconds, end.failure) for name, end in ends.items()} == {
+        "S9/Fake.S9x/ipv4": ("OK", 3, None),
+        "S9/Fake.S9x/ipv6": ("FAILED", 4, "x.cc:1: Failure\nno SYN"),
+        "Plain.S9y": ("SKIPPED", 0, None)}
