@@ -1,3 +1,6 @@
+import pathlib
+import re
+
 import pytest
 
 from harness import catalogue, kernel
@@ -136,3 +139,33 @@ claim_holds_when = {}
 def test_the_story_of_a_scenario_is_its_id_with_underscores():
     assert catalogue.gtest_name("S3e-valid-syn") == "S3e_valid_syn"
     assert catalogue.gtest_name("S5-tcp_tw_reuse") == "S5_tcp_tw_reuse"
+
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+# A commit: its 12-digit id followed by its subject ("1580ab63fc9a tcp/dccp: better use of ...").
+_COMMIT = re.compile(r"\b[0-9a-f]{12}\b (\w[\w/.-]*: )+\S")
+# A document anyone can open: the kernel's documentation or source, an RFC, a man page.
+_DOCUMENT = re.compile(r"Documentation/\S+|\bRFC ?\d{3,4}\b|\b[a-z_0-9]+\([2-8]\)|\b(net|include)/[\w/]+\.[ch]\b")
+
+
+def _sources():
+    return [(s.id, e) for f in catalogue.load() for s in f.scenarios.values() for e in s.expectations]
+
+
+def test_every_expectation_cites_a_commit_with_its_subject_or_a_public_document():
+    unsourced = [(sid, e.kernels, e.source) for sid, e in _sources()
+                 if not (_COMMIT.search(e.source) or _DOCUMENT.search(e.source))]
+    assert unsourced == []
+
+
+def test_every_cited_commit_is_in_the_projects_kernel_history():
+    history = (REPO / "docs" / "kernel-history.md").read_text()
+    cited = {commit for _, e in _sources() for commit in re.findall(r"\b[0-9a-f]{12}\b", e.source)}
+    assert cited and sorted(c for c in cited if c not in history) == []
+
+
+def test_nothing_in_the_catalogue_points_outside_the_repository():
+    for path in catalogue.SCENARIO_DIR.iterdir():
+        text = path.read_text()
+        for outside in ("KERNEL-HISTORY", "SCENARIOS.md", "../shared", "seed"):
+            assert outside not in text, (path.name, outside)
