@@ -73,18 +73,18 @@ class _Parser:
         return selector
 
     def either(self) -> Selector:
-        parts = [self.both()]
-        while self.peek() == "or":
-            self.take()
-            parts.append(self.both())
-        return parts[0] if len(parts) == 1 else (lambda rid: any(p(rid) for p in parts))
+        return self.joined("or", self.both, any)
 
     def both(self) -> Selector:
-        parts = [self.negation()]
-        while self.peek() == "and":
+        return self.joined("and", self.negation, all)
+
+    def joined(self, keyword: str, operand: Callable[[], Selector], combine) -> Selector:
+        """operand (keyword operand)*: 'a or b or c' with combine=any."""
+        parts = [operand()]
+        while self.peek() == keyword:
             self.take()
-            parts.append(self.negation())
-        return parts[0] if len(parts) == 1 else (lambda rid: all(p(rid) for p in parts))
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else (lambda rid: combine(p(rid) for p in parts))
 
     def negation(self) -> Selector:
         if self.peek() == "not":
