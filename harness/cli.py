@@ -217,6 +217,10 @@ def cmd_exec(args) -> int:
 def cmd_list(args) -> int:
     from harness import catalogue
     if args.variants or args.k is not None:
+        _parse_selection(args.k)
+        if not (args.build_dir / "CMakeCache.txt").is_file():
+            raise UsageError(f"no build in {args.build_dir}: result ids come from the built case programs; "
+                             "run ci/setup.sh first")
         for test in _selected_tests(args.k, args.build_dir):
             print(test.id)
         return 0

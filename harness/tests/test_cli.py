@@ -26,6 +26,8 @@ def tcprepro(*args):
     (["run", "-k", "S1a and"], "-k 'S1a and': the expression ends too early"),
     (["run", "-k", "S1a S2"], "-k 'S1a S2': unexpected 'S2'"),
     (["run", "-k", "(S1a or S2"], "the expression ends too early"),
+    (["list", "-k", "S1a and"], "the expression ends too early"),
+    (["list", "--variants", "--build-dir", "/nonexistent"], "no build in /nonexistent"),
 ])
 def test_bad_input_is_a_clear_error(args, message, tmp_path):
     result = tcprepro(*args, *(["--out", str(tmp_path / "out")] if args[0] == "run" else []))
