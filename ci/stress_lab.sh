@@ -7,7 +7,7 @@
 # Usage: ci/stress_lab.sh [N] [R] [program]   (as root, after ci/setup.sh)
 set -u
 cd "$(dirname "$0")/.."
-N=${1:-16} R=${2:-3} BIN=${3:-build/cases/self_connect_test}
+N=${1:-16} R=${2:-3} BIN=${3:-build/cases/self_connect_stories}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failed=0 total=0

@@ -1,7 +1,9 @@
-"""pytest plugin that runs the scenarios on one target.
+"""pytest plugin that runs the stories on one target (`./tcprepro run` starts one
+pytest session per target; the harness's own tests are in harness/tests).
 
-Collection makes one item per case test (ids are the GoogleTest names, so
-`-k ipv6_veth` or `-k S1a` select as expected). Before the first item runs,
+Collection makes one item per selected case test, its id the result id
+("S1a/ipv4_loopback"); `--tcprepro-select` is tcprepro's -k (harness/selection.py),
+not pytest's. Before the first item runs,
 every selected case test is executed, in parallel, on the target; each item
 then reports its result's verdict as a pytest outcome:
 
@@ -22,7 +24,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, repeats, results, targets
+from harness import cases, catalogue, repeats, results, selection, targets
 
 
 def pytest_addoption(parser):
@@ -34,6 +36,7 @@ def pytest_addoption(parser):
     group.addoption("--tcprepro-target", default="host")
     group.addoption("--tcprepro-repeat", type=int, default=1, help="runs of every test (run --repeat)")
     group.addoption("--tcprepro-run", default=None, help="JSON of the run block (set by ./tcprepro)")
+    group.addoption("--tcprepro-select", default=None, help="tcprepro's -k expression over result ids")
 
 
 class ScenarioRun:
@@ -45,7 +48,8 @@ class ScenarioRun:
         self.jobs: int | None = config.getoption("--tcprepro-jobs")
         self.target = targets.make(config.getoption("--tcprepro-target"))
         self.families = catalogue.load()
-        self.tests = cases.discover(self.families, self.build)
+        selected = selection.parse(config.getoption("--tcprepro-select"))
+        self.tests = [t for t in cases.discover(self.families, self.build) if selected(t.id)]
         self.repeat: int = config.getoption("--tcprepro-repeat")
         self.entries: dict[str, dict] = {}  # draw 0's, which carry the repeats block
         self.draws: dict[str, dict[int, dict]] = {}
