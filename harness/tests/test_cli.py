@@ -117,7 +117,7 @@ def test_ctrl_c_stops_within_two_seconds_and_reports_what_finished(tmp_path):
                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
     # Interrupt once some stories have finished and others still run.
-    while len(list(out.glob("host/evidence/*/observations.json"))) < 20 and time.monotonic() < deadline:
+    while len(list((out / "host" / "evidence").rglob("observations.json"))) < 20 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(run.pid, signal.SIGINT)
     interrupted = time.monotonic()

@@ -88,7 +88,8 @@ def test_an_error_in_one_item_is_raised_after_the_others_end():
 def test_lane_plan_balances_measured_work():
     class Scenario:
         family = "S9"
-    tests = [cases.CaseTest(f"T.t{i}", pathlib.Path(f"/b/{i % 2}"), Scenario(), "v") for i in range(8)]
+        id = "S9a"
+    tests = [cases.CaseTest(f"T.t{i}", pathlib.Path(f"/b/{i % 2}"), Scenario(), f"v{i}") for i in range(8)]
     seconds = [8, 1, 1, 1, 1, 1, 1, 2]
     costs = {t.id: scheduler.Cost(s, False) for t, s in zip(tests, seconds)}
     lanes = guest.lane_plan(tests, 2, costs)
