@@ -29,15 +29,17 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 def processes_mentioning(marker: str) -> dict[int, str]:
-    """pid -> command line of every process whose command line contains `marker`."""
+    """pid -> command line of every process whose command line or environment
+    contains `marker` (case programs get their evidence folder in the environment)."""
     found = {}
     for proc in pathlib.Path("/proc").iterdir():
         if proc.name.isdigit() and int(proc.name) != os.getpid():
             try:
                 cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                environ = (proc / "environ").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if marker in cmdline:
+            if marker in cmdline or marker in environ:
                 found[int(proc.name)] = cmdline
     return found
 
@@ -47,6 +49,21 @@ def namespace_of(pid: int) -> str | None:
         return os.readlink(f"/proc/{pid}/ns/net")
     except OSError:
         return None
+
+
+def namespaces_of(pid: int) -> set[str]:
+    """The net namespaces a process's threads are in or its open files refer to (the lab
+    holds each namespace as an fd and enters it per thread)."""
+    found = set()
+    proc = pathlib.Path(f"/proc/{pid}")
+    for link in [*(proc / "task").glob("*/ns/net"), *(proc / "fd").glob("*")]:
+        try:
+            target = os.readlink(link)
+        except OSError:
+            continue
+        if target.startswith("net:["):
+            found.add(target)
+    return found
 
 
 def started_ticks(pid: int) -> int:
@@ -108,9 +125,7 @@ def main() -> int:
             while time.monotonic() < until and run.poll() is None:  # what the run is made of, just before the kill
                 for pid, cmdline in processes_mentioning(str(out)).items():
                     seen[pid] = cmdline
-                    ns = namespace_of(pid)
-                    if ns and ns != host:
-                        namespaces.add(ns)
+                    namespaces |= namespaces_of(pid) - {host}
                 time.sleep(0.05)
             killed_at = now_ticks()
             try:
