@@ -91,10 +91,10 @@ UniqueFd TwoHostLab::Listen(uint16_t port, bool reuseaddr) {
   return tcprepro::Listen(at, reuseaddr);
 }
 
-UniqueFd TwoHostLab::Connect(uint16_t port, int io_timeout_millis) {
+UniqueFd TwoHostLab::Connect(uint16_t port, int io_timeout_millis, const std::function<void(int)>& before_connect) {
   const Endpoint to = ServerAt(port);
   NamespaceGuard inside(client());
-  return tcprepro::Connect(to, io_timeout_millis);
+  return tcprepro::Connect(to, io_timeout_millis, before_connect);
 }
 
 std::string TwoHostLab::Sysctl(const NetNamespace& ns, const std::string& key, const std::string& value) {

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <set>
@@ -79,8 +80,9 @@ class TwoHostLab {
   // --- sockets in the roles' namespaces
   // A listener on ServerAt(port) in the server's namespace.
   UniqueFd Listen(uint16_t port, bool reuseaddr = true);
-  // A connection from the client's namespace to ServerAt(port); throws LabError if it fails.
-  UniqueFd Connect(uint16_t port, int io_timeout_millis);
+  // A connection from the client's namespace to ServerAt(port), after
+  // `before_connect` set the socket's options; throws LabError if it fails.
+  UniqueFd Connect(uint16_t port, int io_timeout_millis, const std::function<void(int)>& before_connect = {});
 
   // --- the record
   ScenarioRecord& record() { return *record_; }
