@@ -155,6 +155,7 @@ class TwoHostLab {
   std::vector<std::unique_ptr<SysctlGuard>> sysctls_;
   std::vector<Held> impairments_;
   std::vector<MarkedPacket> marks_;
+  nlohmann::json rules_ = nlohmann::json::array();  // every impairment the story installed
   Impairment *cut_to_server_ = nullptr, *cut_to_client_ = nullptr;
   uint64_t dropped_to_server_ = 0, dropped_to_client_ = 0;
   double cut_at_ = 0, restored_at_ = 0;
