@@ -21,7 +21,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, results, targets
+from harness import cases, catalogue, results, shard, targets
 
 
 def pytest_addoption(parser):
@@ -44,13 +44,15 @@ class ScenarioRun:
         self.families = catalogue.load()
         self.tests = cases.discover(self.families, self.build)
         self.entries: dict[str, dict] = {}
+        self.block = json.loads(config.getoption("--tcprepro-run") or "{}")
         self.started = datetime.datetime.now(datetime.timezone.utc)
 
     def execute(self, selected: list[cases.CaseTest]) -> None:
         raws = self.target.run_tests(selected, self.out / "evidence", self.jobs)
         version = self.target.kernel.upstream  # a QEMU target knows its kernel once it ran
         for raw in raws:
-            self.entries[raw.test.id] = results.result_entry(raw, version, self.out)
+            self.entries[raw.test.id] = results.result_entry(raw, version, self.out,
+                                                             self.block.get("gate_relaxed_by") or [])
 
 
 _RUN = pytest.StashKey[ScenarioRun]()
@@ -68,6 +70,17 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("case", tests, ids=[t.id for t in tests])
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """--shard K/N (in the run block): after -k, keep this shard's share of the items."""
+    run = config.stash.get(_RUN, None)
+    if run is None or not run.block.get("shard"):
+        return
+    kept = set(shard.pick(run.block["shard"], [item.nodeid for item in items]))
+    config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in kept])
+    items[:] = [item for item in items if item.nodeid in kept]
+
+
 @pytest.fixture(scope="session")
 def executed(request) -> dict[str, dict]:
     run = request.config.stash[_RUN]
@@ -81,7 +94,7 @@ def pytest_sessionfinish(session, exitstatus):
     if run is None or not run.entries:
         return
     finished = datetime.datetime.now(datetime.timezone.utc)
-    block = json.loads(session.config.getoption("--tcprepro-run") or "{}")
+    block = dict(run.block)
     block.update({
         "started": run.started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),
