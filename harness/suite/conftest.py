@@ -3,14 +3,11 @@
 Collection makes one item per case test (ids are the GoogleTest names, so
 `-k ipv6_veth` or `-k S1a` select as expected). Before the first item runs,
 every selected case test is executed, in parallel, on the target; each item
-then reports its result's verdict as a pytest outcome:
+then reports its result's gate status as a pytest outcome (test_scenarios.py).
+`--shard K/N` in the run block keeps a deterministic share of the selected items.
 
-    as expected          -> passed
-    unexpected / error   -> failed (with the mismatches or the reason)
-    skipped              -> skipped (with the reason)
-    new behaviour        -> xfail   (not a pass: the kernel is newer than the catalogue)
-
-At the end, results.json is written for the target.
+At the end, results.json is written for the target; ./tcprepro writes the CI
+files and takes the exit status from it, not from pytest.
 """
 from __future__ import annotations
 
