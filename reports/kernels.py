@@ -10,7 +10,7 @@ from .load import ResultSet
 from .values import time_text, version_key
 
 OUTCOMES = ("passed", "skipped", "error")
-VERDICTS = ("as_expected", "unexpected", "new_behaviour", "none")
+VERDICTS = ("as_expected", "unexpected", "new_behaviour", "missing", "absent_as_expected", "none")
 GUEST_FAILED = "guest did not finish"  # the reason the harness gives results of a failed guest
 
 
