@@ -313,6 +313,12 @@ def cmd_report(args) -> int:
     except ReportInputError as error:
         raise UsageError(str(error)) from None
     print(f"report: {paths['html']}\n        {paths['md']}")
+    # The jobs' results as one KCIDB submission (shards merged), when the gate judged them all.
+    from harness.outputs import kcidb
+    from reports.load import load_result_sets
+    documents = [result_set.doc for result_set in load_result_sets(args.dirs)]
+    if all("gate" in entry for document in documents for entry in document["results"]):
+        print(f"        {kcidb.write(args.out, documents)}")
     return 0
 
 

@@ -144,6 +144,9 @@ def test_two_shards_merged_equal_one_unsharded_run_result_for_result(tmp_path):
     report = tcprepro("report", str(tmp_path / "jobs"), "--out", str(tmp_path / "report"))
     assert report.returncode == 0, report.stderr
     check_kcidb(json.loads((tmp_path / "jobs" / "shard1" / "kcidb.json").read_text()))
+    merged_kcidb = json.loads((tmp_path / "report" / "kcidb.json").read_text())
+    check_kcidb(merged_kcidb)
+    assert len(merged_kcidb["tests"]) == len(whole["results"])
 
 
 @needs_root_and_build
