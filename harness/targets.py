@@ -11,7 +11,6 @@ import json
 import os
 import pathlib
 import shlex
-from typing import Callable
 
 from harness import cases, guest, kernel, kernel_store, qemu
 
@@ -33,19 +32,9 @@ class HostTarget:
     def describe(self) -> dict:
         return {"name": self.name, "accelerator": None, "kernel": self.kernel.to_json()}
 
-    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int,
-                  on_result: Callable[[cases.RawResult], None] = lambda raw: None) -> list[cases.RawResult]:
-        """Each result is handed to on_result as its test ends: an interrupted run keeps what finished."""
+    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int) -> list[cases.RawResult]:
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(cases.run_test, t, evidence_root) for t in tests]
-            try:
-                for future in concurrent.futures.as_completed(futures):
-                    on_result(future.result())
-            except KeyboardInterrupt:
-                for future in futures:
-                    future.cancel()
-                raise
-            return [future.result() for future in futures]
+            return list(pool.map(lambda t: cases.run_test(t, evidence_root), tests))
 
 
 class QemuTarget:
@@ -73,10 +62,8 @@ class QemuTarget:
             described["error"] = self.guest_error
         return described
 
-    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int,
-                  on_result: Callable[[cases.RawResult], None] = lambda raw: None) -> list[cases.RawResult]:
+    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int) -> list[cases.RawResult]:
         # `jobs` is the host's parallelism; the guest's follows from its vCPUs (guest_lanes).
-        # Results are judged once the guest has said which kernel it runs: on_result is not used.
         out = evidence_root.parent
         evidence_root.mkdir(parents=True, exist_ok=True)
         results_file = out / "guest-results.jsonl"
