@@ -20,6 +20,8 @@ and whether it met them, never by its value.
 Timings (each result's duration and timing observations) are listed when they
 moved by more than TIMING_TOLERANCE, never between TCG-emulated and real
 hardware, and never change the exit status: a slower machine is not a change.
+So is a claim verdict that only a measurement flipped (a wait either side of
+the claim's bound): listed with the timings.
 Exit: 1 when a result changed, else 4 when one is gone, else 0.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-from harness import catalogue, gate
+from harness import catalogue, gate, judge
 from reports.load import ReportInputError, load_result_sets
 from reports.observations import is_timing, measured_keys
 from reports.values import canonical, short_text
@@ -106,15 +108,31 @@ def _has_float(value) -> bool:
     return False
 
 
-def _differences(old: dict, new: dict, measured: set[str]) -> list[dict]:
-    out = []
+def _claim_flipped_by(old: dict, new: dict, scenario) -> set[str]:
+    """The claim's conditions met on one side and not on the other."""
+    if scenario is None:
+        return set()
+    return {key for key, condition in scenario.claim_holds_when.items()
+            if bool(judge.mismatches({key: condition}, old["observations"]))
+            != bool(judge.mismatches({key: condition}, new["observations"]))}
+
+
+def _differences(old: dict, new: dict, measured: set[str], scenario=None) -> tuple[list[dict], list[dict]]:
+    """(differences, noise): noise is a claim verdict that only a measurement's value flipped
+    (e.g. a wait on either side of a bound), which is timing, not behaviour."""
+    out, noise = [], []
     for what, a, b in [("outcome", old["outcome"], new["outcome"]),
                        ("expectation verdict", _verdict_class(old), _verdict_class(new)),
                        ("claim verdict", old["claim"]["verdict"], new["claim"]["verdict"])]:
-        if a != b:
+        if a == b:
+            continue
+        flipped_by = _claim_flipped_by(old, new, scenario) if what == "claim verdict" else set()
+        if flipped_by and flipped_by <= measured:
+            noise.append({"what": f"claim verdict (by {', '.join(sorted(flipped_by))})", "old": a, "new": b})
+        else:
             out.append({"what": what, "old": a, "new": b})
     if old["outcome"] != "passed" or new["outcome"] != "passed":
-        return out
+        return out, noise
     for key in _compared_keys(old, new):
         a, b = old["observations"].get(key), new["observations"].get(key)
         if key in measured or _has_float(a) or _has_float(b):
@@ -125,7 +143,7 @@ def _differences(old: dict, new: dict, measured: set[str]) -> list[dict]:
                             "met": {"old": judged_a[1], "new": judged_b[1]}})
         elif canonical(a) != canonical(b):
             out.append({"what": key, "kind": "behaviour", "old": a, "new": b})
-    return out
+    return out, noise
 
 
 def _number(value) -> bool:
@@ -196,10 +214,10 @@ def compare(base_dirs: list[pathlib.Path], new_dirs: list[pathlib.Path]) -> dict
                 rows.append({"id": rid, "status": NEW if a is None else GONE})
                 continue
             keys = measured.get(a["scenario"], set()) | _bounded(a["scenario"], index)
-            differences = _differences(a, b, keys)
+            differences, noise = _differences(a, b, keys, index.get(a["scenario"]))
             row = {"id": rid, "status": CHANGED if differences else SAME, "differences": differences}
             if timings_compared:
-                row["timings"] = _timings(a, b)
+                row["timings"] = _timings(a, b) + noise
             rows.append(row)
         notes = []
         if old_doc and new_doc and not timings_compared:

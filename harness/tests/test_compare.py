@@ -159,3 +159,25 @@ def test_run_with_a_baseline_compares_at_the_end(tmp_path):
     assert (tmp_path / "again" / "compare.md").exists()
     fewer = tcprepro("run", "-k", "S1a and ipv4", "--out", str(tmp_path / "fewer"), "--baseline", str(tmp_path / "first"))
     assert fewer.returncode == 4, fewer.stdout  # results the baseline has are gone
+
+
+def test_a_claim_verdict_flipped_only_by_a_measurement_is_noise_not_a_change(tmp_path):
+    # On kernels before 6.14, tcp_tw_reuse=1 reuses after (0, 1] s: a wait either side of the
+    # claim's "more than a second" bound from run to run is timing, not behaviour.
+    def reuse(wait_ms, claim):
+        entry = judged("S3/TimeWait.S3b_Reuse1_Veth/ipv4", {"reused": True, "timestamps_negotiated": True,
+                                                             "reuse_wait_ms": wait_ms},
+                       applied=[(">=4.18,<6.14", ["reuse_wait_ms"])], scenario="S3b-reuse1-veth")
+        entry["claim"]["verdict"] = claim
+        return entry
+    base = save(tmp_path, "base", document([reuse(950.2, "holds")], name="host", accelerator=None))
+    new = save(tmp_path, "new", document([reuse(412.7, "refuted")], name="host", accelerator=None))
+    comparison = compare.compare([base], [new])
+    assert comparison["exit_status"] == 0
+    (row,) = comparison["targets"][0]["results"]
+    assert {"what": "claim verdict (by reuse_wait_ms)", "old": "holds", "new": "refuted"} in row["timings"]
+
+    flipped = reuse(950.2, "refuted")
+    flipped["observations"]["reused"] = False  # a behaviour flips the claim: a change
+    new = save(tmp_path, "behaviour", document([flipped], name="host", accelerator=None))
+    assert compare.compare([base], [new])["exit_status"] == 1
