@@ -214,3 +214,12 @@ def test_an_empty_kernels_file_is_a_clear_error(tmp_path):
     kernels.write_text("# nothing yet\n\n")
     result = tcprepro("run", "--kernels", str(kernels), "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and "no kernel spec in it" in result.stderr
+
+
+@needs_root_and_build
+def test_kernels_file_names_the_targets(tmp_path):
+    kernels = tmp_path / "kernels.txt"
+    kernels.write_text("# the running kernel only\nhost   # a comment after the spec\n\n")
+    result = tcprepro("run", "--kernels", str(kernels), "-k", S1A, "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads((tmp_path / "out" / "host" / "results.json").read_text())["target"]["name"] == "host"
