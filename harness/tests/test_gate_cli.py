@@ -121,7 +121,7 @@ def test_no_expectation_for_this_kernel_exits_4(tmp_path):
 
 @needs_root_and_build
 def test_a_skip_where_the_catalogue_expects_the_feature_exits_1_and_an_expected_one_0(tmp_path):
-    # A real skip: this machine has no sch_netem, and the lost-ACK story needs an impairment.
+    # A real skip: the lost-ACK story drops only the n-th ACK, which the netem backend cannot express.
     selection = ["-k", "S3d_LostFinalAckTimeWaitAnswers and ipv4", "--impairment-backend", "netem"]
     result = tcprepro("run", *selection, "--out", str(tmp_path / "red"))
     assert result.returncode == 1, result.stdout + result.stderr
