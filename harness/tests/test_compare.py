@@ -41,23 +41,28 @@ def save(tmp_path, name, doc):
     return tmp_path / name
 
 
+def host(tmp_path, name, results):
+    """A run folder of the host target holding these results."""
+    return save(tmp_path, name, document(results, name="host", accelerator=None))
+
+
 BASE = [judged("S9/X.A/ipv4", {"state": "CLOSE", "wait_ms": 800.5}, applied=[(">=3.6", ["state", "wait_ms"])]),
         judged("S9/X.B/ipv4", {"count": 3})]
 
 
 def test_the_same_results_are_the_same(tmp_path):
-    base = save(tmp_path, "base", document(BASE, name="host", accelerator=None))
+    base = host(tmp_path, "base", BASE)
     comparison = compare.compare([base], [base])
     assert comparison["counts"] == {"same": 2, "changed": 0, "new": 0, "gone": 0}
     assert comparison["exit_status"] == 0
 
 
 def test_timing_noise_alone_is_listed_but_never_a_change(tmp_path):
-    base = save(tmp_path, "base", document(BASE, name="host", accelerator=None))
+    base = host(tmp_path, "base", BASE)
     slower = copy.deepcopy(BASE)
     slower[0]["observations"]["wait_ms"] = 3000.0  # a measurement: judged by the same expectation
     slower[0]["duration_seconds"] = slower[1]["duration_seconds"] = 5.0
-    new = save(tmp_path, "new", document(slower, name="host", accelerator=None))
+    new = host(tmp_path, "new", slower)
     comparison = compare.compare([base], [new])
     assert comparison["exit_status"] == 0 and comparison["counts"]["changed"] == 0
     moved = comparison["targets"][0]["results"][0]["timings"]
@@ -66,7 +71,7 @@ def test_timing_noise_alone_is_listed_but_never_a_change(tmp_path):
 
 
 def test_timings_are_not_compared_between_tcg_and_real_hardware(tmp_path):
-    base = save(tmp_path, "base", document(BASE, name="host", accelerator=None))
+    base = host(tmp_path, "base", BASE)
     slower = copy.deepcopy(BASE)
     slower[0]["duration_seconds"] = 50.0
     new = save(tmp_path, "new", document(slower, name="debian:sid", accelerator="tcg"))
@@ -77,11 +82,11 @@ def test_timings_are_not_compared_between_tcg_and_real_hardware(tmp_path):
 
 
 def test_a_behaviour_change_lists_old_and_new_and_exits_1(tmp_path):
-    base = save(tmp_path, "base", document(BASE, name="host", accelerator=None))
+    base = host(tmp_path, "base", BASE)
     changed = copy.deepcopy(BASE)
     changed[0]["observations"]["state"] = "ESTABLISHED"
     changed[0]["expectation"]["applied"].append({"kernels": ">=6.14", "source": "s2", "observations": ["wait_ms"]})
-    new = save(tmp_path, "new", document(changed, name="host", accelerator=None))
+    new = host(tmp_path, "new", changed)
     comparison = compare.compare([base], [new])
     assert comparison["exit_status"] == 1
     differences = comparison["targets"][0]["results"][0]["differences"]
@@ -91,18 +96,18 @@ def test_a_behaviour_change_lists_old_and_new_and_exits_1(tmp_path):
 
 
 def test_gone_results_are_incomplete_and_new_ones_are_listed(tmp_path):
-    base = save(tmp_path, "base", document(BASE, name="host", accelerator=None))
-    new = save(tmp_path, "new", document([BASE[0], judged("S9/X.C/ipv4", {})], name="host", accelerator=None))
+    base = host(tmp_path, "base", BASE)
+    new = host(tmp_path, "new", [BASE[0], judged("S9/X.C/ipv4", {})])
     comparison = compare.compare([base], [new])
     assert comparison["counts"] == {"same": 1, "changed": 0, "new": 1, "gone": 1}
     assert comparison["exit_status"] == 4
 
 
 def test_the_cli_writes_json_and_markdown_and_exits_with_the_comparison(tmp_path):
-    base = save(tmp_path, "base", document(BASE, name="host", accelerator=None))
+    base = host(tmp_path, "base", BASE)
     changed = copy.deepcopy(BASE)
     changed[1]["observations"]["count"] = 4
-    new = save(tmp_path, "new", document(changed, name="host", accelerator=None))
+    new = host(tmp_path, "new", changed)
     same = tcprepro("compare", str(base), str(base))
     assert same.returncode == 0, same.stderr
     differ = tcprepro("compare", str(base), str(new), "--out", str(tmp_path / "cmp"))
@@ -170,8 +175,8 @@ def test_a_claim_verdict_flipped_only_by_a_measurement_is_noise_not_a_change(tmp
                        applied=[(">=4.18,<6.14", ["reuse_wait_ms"])], scenario="S3b-reuse1-veth")
         entry["claim"]["verdict"] = claim
         return entry
-    base = save(tmp_path, "base", document([reuse(950.2, "holds")], name="host", accelerator=None))
-    new = save(tmp_path, "new", document([reuse(412.7, "refuted")], name="host", accelerator=None))
+    base = host(tmp_path, "base", [reuse(950.2, "holds")])
+    new = host(tmp_path, "new", [reuse(412.7, "refuted")])
     comparison = compare.compare([base], [new])
     assert comparison["exit_status"] == 0
     (row,) = comparison["targets"][0]["results"]
@@ -179,5 +184,5 @@ def test_a_claim_verdict_flipped_only_by_a_measurement_is_noise_not_a_change(tmp
 
     flipped = reuse(950.2, "refuted")
     flipped["observations"]["reused"] = False  # a behaviour flips the claim: a change
-    new = save(tmp_path, "behaviour", document([flipped], name="host", accelerator=None))
+    new = host(tmp_path, "behaviour", [flipped])
     assert compare.compare([base], [new])["exit_status"] == 1
