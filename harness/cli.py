@@ -93,6 +93,9 @@ def _check_run_options(args) -> list:
             raise UsageError(str(error)) from None
     if args.baseline:
         _check_result_dirs("--baseline", [args.baseline])
+    from harness.outputs import kcidb
+    if not kcidb.ORIGIN_PATTERN.match(args.kcidb_origin):
+        raise UsageError(f"--kcidb-origin {args.kcidb_origin!r}: KCIDB origins are lower-case letters, digits and '_'")
     texts = list(args.kernel or []) + (_read_kernels_file(args.kernels) if args.kernels else [])
     specs = _parse_kernel_specs(texts or ["host"])
     preflight.check(guests=any(s.kind != "host" for s in specs))
@@ -162,7 +165,7 @@ def cmd_run(args) -> int:
     relaxed_by = [gate.ACCEPT_NEW_KERNEL] if args.accept_new_kernel else []
     run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
                  "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision(),
-                 "shard": args.shard, "gate_relaxed_by": relaxed_by}
+                 "shard": args.shard, "gate_relaxed_by": relaxed_by, "kcidb_origin": args.kcidb_origin}
 
     def run_one(spec):
         target_dir = out / spec.slug
@@ -339,6 +342,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--accept-new-kernel", action="store_true",
                      help="relax the gate: mismatches on a kernel newer than the catalogue's known_through "
                           "do not fail the run (the report and results.json say so)")
+    run.add_argument("--kcidb-origin", default="tcprepro", metavar="NAME",
+                     help="the CI system's KCIDB origin, in kcidb.json's ids (default tcprepro)")
     run.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
                      help="compare the results with an earlier run's folder at the end (compare.json, compare.md); "
                           "a changed result makes the run exit 1")

@@ -6,7 +6,8 @@ result is one test with its status. Statuses follow the schema's meanings:
 PASS (judged, as expected), FAIL (behaviour differs, or a feature the kernel
 should have is missing), ERROR (the machinery failed), DONE (ran, but no
 expectation covers this kernel), SKIP (the kernel lacks the feature, as the
-catalogue says). Identifiers are "<origin>:<run id>:<target>[:<test id>]".
+catalogue says). Identifiers are "<origin>:<run id>:<target>[:<test id>]"; the
+origin is the submitting CI system's name (run --kcidb-origin, default "tcprepro").
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from harness import gate
 
 FILENAME = "kcidb.json"
 ORIGIN = "tcprepro"
+ORIGIN_PATTERN = re.compile(r"^[a-z0-9_]+$")  # the schema's origin_pattern
 SCHEMA_VERSION = {"major": 5, "minor": 3}
 _STATUS = {gate.PASS: "PASS", gate.CHANGED: "FAIL", gate.ERROR: "ERROR", gate.INCOMPLETE: "DONE"}
 
@@ -35,7 +37,7 @@ def _path_part(text: str) -> str:
 def test_path(entry: dict) -> str:
     """Dot-separated, each part of [A-Za-z0-9_-]: tcprepro.S1.S1a.ipv4_loopback."""
     variant = entry["id"].rpartition("/")[2] if "/" in entry["id"] else entry["id"]
-    return ".".join(_path_part(part) for part in (ORIGIN, entry["family"], entry["scenario"], variant))
+    return ".".join(_path_part(part) for part in ("tcprepro", entry["family"], entry["scenario"], variant))
 
 
 def _stamp(text: str | None) -> str | None:
@@ -53,21 +55,22 @@ def build(documents: list[dict]) -> dict:
     for document in documents:
         run, target = document["run"], document["target"]
         kernel = target["kernel"]
-        node = f"{ORIGIN}:{run.get('id')}:{target['name']}" + (f":shard{run['shard']}" if run.get("shard") else "")
+        origin = run.get("kcidb_origin") or ORIGIN
+        node = f"{origin}:{run.get('id')}:{target['name']}" + (f":shard{run['shard']}" if run.get("shard") else "")
         checkouts.append(_drop_none({
-            "id": node, "origin": ORIGIN, "start_time": _stamp(run.get("started")), "valid": True,
+            "id": node, "origin": origin, "start_time": _stamp(run.get("started")), "valid": True,
             "comment": f"Linux {kernel.get('upstream')} ({kernel['release']}) as {target['name']}",
             "misc": _drop_none({"packages": target.get("packages"), "uname_v": kernel.get("version")}),
         }))
         builds.append(_drop_none({
-            "id": node, "checkout_id": node, "origin": ORIGIN, "architecture": kernel.get("machine"),
+            "id": node, "checkout_id": node, "origin": origin, "architecture": kernel.get("machine"),
             "comment": kernel["release"], "start_time": _stamp(run.get("started")),
             "status": "ERROR" if target.get("error") else "PASS",
             "misc": _drop_none({"accelerator": target.get("accelerator"), "error": target.get("error")}),
         }))
         for entry in document["results"]:
             tests.append(_drop_none({
-                "id": f"{node}:{entry['id']}", "build_id": node, "origin": ORIGIN, "path": test_path(entry),
+                "id": f"{node}:{entry['id']}", "build_id": node, "origin": origin, "path": test_path(entry),
                 "status": status(entry), "duration": float(entry["duration_seconds"]),
                 "start_time": _stamp(run.get("started")),
                 "comment": entry["gate"]["why"] or entry["title"],

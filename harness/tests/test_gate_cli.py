@@ -200,6 +200,7 @@ def test_bad_input_is_found_before_privileges(tmp_path):
     (["run", "--shard", "half"], "expected K/N"),
     (["run", "--kernels", "/nonexistent/kernels.txt"], "cannot read it"),
     (["run", "--baseline", "/nonexistent/run"], "--baseline: /nonexistent/run: no such directory"),
+    (["run", "--kcidb-origin", "My Lab"], "KCIDB origins are lower-case letters"),
     (["compare", "/nonexistent/a", "/nonexistent/b"], "no such directory"),
 ])
 def test_bad_gate_options_are_a_clear_error(args, message, tmp_path):

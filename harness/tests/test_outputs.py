@@ -179,6 +179,9 @@ def test_kcidb_follows_the_v5_schema_with_one_test_per_result():
     assert len(data["tests"]) == 6 and len(data["builds"]) == len(data["checkouts"]) == 2
     assert [t["status"] for t in data["tests"][:5]] == ["PASS", "FAIL", "SKIP", "ERROR", "DONE"]
     assert data["tests"][0]["path"] == "tcprepro.S1.S1a.ipv4_loopback"
+    lab = dict(MIXED, run={**MIXED["run"], "kcidb_origin": "my_lab"})
+    assert {t["id"].split(":")[0] for t in kcidb.build([lab])["tests"]} == {"my_lab"}
+    check_kcidb(kcidb.build([lab]))
 
 
 @pytest.mark.parametrize("broken", [
