@@ -13,7 +13,6 @@ import json
 import os
 import pathlib
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from harness import gate
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = REPO / "build"
 USAGE_ERROR = 2
+MACHINERY_ERROR = 3
 
 
 class UsageError(Exception):
@@ -137,31 +137,53 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
 def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) -> int:
     """One target's pytest session, in its own process; its output goes to pytest.log."""
     command = [
-        sys.executable, "-m", "pytest", str(REPO / "harness" / "suite"),
-        "-c", str(REPO / "harness" / "suite" / "pytest.ini"),
+        sys.executable, "-m", "pytest", str(REPO / "harness" / "runner"),
+        "-c", str(REPO / "harness" / "runner" / "pytest.ini"),
         "--rootdir", str(REPO), "-p", "no:cacheprovider", "-q", "-rfEsx",
         "--tcprepro-out", str(target_dir), "--tcprepro-build", str(args.build_dir),
         "--tcprepro-jobs", str(args.jobs), "--tcprepro-target", config,
         "--tcprepro-run", json.dumps(run_block),
     ]
-    if args.k:
-        command += ["-k", args.k]
+    if args.k is not None:
+        command += ["--tcprepro-select", args.k]
     env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend}
     with (target_dir / "pytest.log").open("w") as log:
         return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
 
 
+def _parse_selection(expression: str | None):
+    from harness import selection
+    try:
+        return selection.parse(expression)
+    except selection.SelectionError as error:
+        raise UsageError(str(error)) from None
+
+
+def _selected_tests(expression: str | None, build_dir: pathlib.Path) -> list:
+    """The built case tests -k selects (all without -k); selecting nothing is bad input."""
+    from harness import cases, catalogue
+    selected = _parse_selection(expression)
+    tests = [t for t in cases.discover(catalogue.load(), build_dir) if selected(t.id)]
+    if not tests:
+        raise UsageError(f"-k {expression!r} selects no result; `./tcprepro list --variants` prints the result ids")
+    return tests
+
+
 def cmd_run(args) -> int:
     import concurrent.futures
-    import pytest
+    from harness import shard
     specs = _check_run_options(args)
+    _parse_selection(args.k)
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = (args.out or REPO / "results" / run_id).resolve()
     if (out / "report.html").exists() or any(out.glob("*/results.json")):
         raise UsageError(f"--out {out} already holds results; choose another directory")
     _ensure_built(args.build_dir)
+    tests = _selected_tests(args.k, args.build_dir)
+    if args.shard and not shard.pick(args.shard, tests):
+        raise UsageError(f"--shard {args.shard} selects no test: N is more than the {len(tests)} selected; "
+                         "choose a smaller N")
     configs = _prepare_guests(specs, args.accel, args.build_dir.resolve(), args.guest_timeout)
-    created = not out.exists()
     relaxed_by = [gate.ACCEPT_NEW_KERNEL] if args.accept_new_kernel else []
     run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
                  "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision(),
@@ -189,11 +211,6 @@ def cmd_run(args) -> int:
     except KeyboardInterrupt:
         interrupted = True
         print("\ntcprepro: interrupted; reporting what finished", file=sys.stderr)
-    if not interrupted and all(code == pytest.ExitCode.NO_TESTS_COLLECTED for code in codes.values()):
-        if created:
-            shutil.rmtree(out)
-        what = f"-k {args.k!r}" + (f" with --shard {args.shard}" if args.shard else "")
-        raise UsageError(f"{what} selects no scenario; `./tcprepro list` shows them")
     return _finish_run(out, specs, codes, args, interrupted)
 
 
@@ -296,6 +313,14 @@ def cmd_exec(args) -> int:
 
 def cmd_list(args) -> int:
     from harness import catalogue
+    if args.variants or args.k is not None:
+        _parse_selection(args.k)
+        if not (args.build_dir / "CMakeCache.txt").is_file():
+            raise UsageError(f"no build in {args.build_dir}: result ids come from the built case programs; "
+                             "run ci/setup.sh first")
+        for test in _selected_tests(args.k, args.build_dir):
+            print(test.id)
+        return 0
     for family in catalogue.load():
         print(f"{family.id}  {family.title}  (program cases/{family.program})")
         for scenario in family.scenarios.values():
@@ -347,7 +372,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
                      help="compare the results with an earlier run's folder at the end (compare.json, compare.md); "
                           "a changed result makes the run exit 1")
-    run.add_argument("-k", metavar="EXPR", help="pytest -k expression over test ids, e.g. 'S1a and ipv6'")
+    run.add_argument("-k", metavar="EXPR", help="result ids to run, as `list --variants` prints them, joined by and/or/not "
+                                                "and parentheses; a word takes the ids it starts, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="case programs run in parallel")
     run.add_argument("--build-dir", type=pathlib.Path, default=DEFAULT_BUILD, help=argparse.SUPPRESS)
@@ -368,7 +394,12 @@ def parser() -> argparse.ArgumentParser:
     exe.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     exe.set_defaults(func=cmd_exec)
 
-    sub.add_parser("list", help="list scenarios and the claims they test").set_defaults(func=cmd_list)
+    lst = sub.add_parser("list", help="list scenarios and the claims they test")
+    lst.add_argument("--variants", action="store_true",
+                     help="print every result id (scenario/variant) of the built case programs, one a line")
+    lst.add_argument("-k", metavar="EXPR", help="only the result ids this selects (as run -k); implies --variants")
+    lst.add_argument("--build-dir", type=pathlib.Path, default=DEFAULT_BUILD, help=argparse.SUPPRESS)
+    lst.set_defaults(func=cmd_list)
 
     doc = sub.add_parser("doctor", help="what this machine can do, and what is missing")
     doc.add_argument("--build-dir", type=pathlib.Path, default=DEFAULT_BUILD, help=argparse.SUPPRESS)
@@ -393,15 +424,23 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness import preflight
+    from harness import cases, catalogue, preflight
     args = parser().parse_args(argv)
     if args.command == "compare":
         args.base, args.new = [args.base, *args.base_more], [args.new, *args.new_more]
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return code
     except UsageError as error:
         print(f"tcprepro: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     except preflight.CannotRun as error:
         print(f"tcprepro: cannot run here: {error}", file=sys.stderr)
         return gate.CANNOT_RUN
+    except (catalogue.CatalogueError, cases.CaseError) as error:
+        print(f"tcprepro: error: {error}", file=sys.stderr)
+        return MACHINERY_ERROR
+    except BrokenPipeError:  # the reader went away (`./tcprepro list | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

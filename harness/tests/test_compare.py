@@ -46,8 +46,8 @@ def host(tmp_path, name, results):
     return save(tmp_path, name, document(results, name="host", accelerator=None))
 
 
-BASE = [judged("S9/X.A/ipv4", {"state": "CLOSE", "wait_ms": 800.5}, applied=[(">=3.6", ["state", "wait_ms"])]),
-        judged("S9/X.B/ipv4", {"count": 3})]
+BASE = [judged("S9a/ipv4", {"state": "CLOSE", "wait_ms": 800.5}, applied=[(">=3.6", ["state", "wait_ms"])]),
+        judged("S9b/ipv4", {"count": 3})]
 
 
 def test_the_same_results_are_the_same(tmp_path):
@@ -92,12 +92,12 @@ def test_a_behaviour_change_lists_old_and_new_and_exits_1(tmp_path):
     differences = comparison["targets"][0]["results"][0]["differences"]
     assert {"what": "state", "kind": "behaviour", "old": "CLOSE", "new": "ESTABLISHED"} in differences
     assert any(d["what"] == "wait_ms" and d["kind"] == "measurement" for d in differences)
-    assert "| S9/X.A/ipv4 | state | CLOSE | ESTABLISHED |" in compare.markdown(comparison)
+    assert "| S9a/ipv4 | state | CLOSE | ESTABLISHED |" in compare.markdown(comparison)
 
 
 def test_gone_results_are_incomplete_and_new_ones_are_listed(tmp_path):
     base = host(tmp_path, "base", BASE)
-    new = host(tmp_path, "new", [BASE[0], judged("S9/X.C/ipv4", {})])
+    new = host(tmp_path, "new", [BASE[0], judged("S9c/ipv4", {})])
     comparison = compare.compare([base], [new])
     assert comparison["counts"] == {"same": 1, "changed": 0, "new": 1, "gone": 1}
     assert comparison["exit_status"] == 4
@@ -112,7 +112,7 @@ def test_the_cli_writes_json_and_markdown_and_exits_with_the_comparison(tmp_path
     assert same.returncode == 0, same.stderr
     differ = tcprepro("compare", str(base), str(new), "--out", str(tmp_path / "cmp"))
     assert differ.returncode == 1
-    assert "| S9/X.B/ipv4 | count | 3 | 4 |" in differ.stdout
+    assert "| S9b/ipv4 | count | 3 | 4 |" in differ.stdout
     assert json.loads((tmp_path / "cmp" / "compare.json").read_text())["counts"]["changed"] == 1
 
 
@@ -120,9 +120,9 @@ def test_the_cli_writes_json_and_markdown_and_exits_with_the_comparison(tmp_path
 def test_6_1_against_6_18_lists_what_the_report_shows():
     result = tcprepro("compare", str(BASELINE / "debian-bookworm"), str(BASELINE / "host"))
     assert result.returncode == 1
-    for what in ["S3e_NewSynReusesServerTimeWait/ipv4 | synack_isn_from_time_wait | false | true",
-                 "S3c_CraftedStaleRst/ipv4 | stale_old_ack_TcpOutSegs_delta | 1 | 0",
-                 "S5_tcp_tw_reuse_delay | exists | false | true"]:
+    for what in ["| S3e-valid-syn/ipv4 | synack_isn_from_time_wait | false | true |",
+                 "| S3c-crafted-rst/ipv4 | stale_old_ack_TcpOutSegs_delta | 1 | 0 |",
+                 "| S5-tcp_tw_reuse_delay | exists | false | true |"]:
         assert what in result.stdout
 
 
@@ -170,7 +170,7 @@ def test_a_claim_verdict_flipped_only_by_a_measurement_is_noise_not_a_change(tmp
     # On kernels before 6.14, tcp_tw_reuse=1 reuses after (0, 1] s: a wait either side of the
     # claim's "more than a second" bound from run to run is timing, not behaviour.
     def reuse(wait_ms, claim):
-        entry = judged("S3/TimeWait.S3b_Reuse1_Veth/ipv4", {"reused": True, "timestamps_negotiated": True,
+        entry = judged("S3b-reuse1-veth/ipv4", {"reused": True, "timestamps_negotiated": True,
                                                              "reuse_wait_ms": wait_ms},
                        applied=[(">=4.18,<6.14", ["reuse_wait_ms"])], scenario="S3b-reuse1-veth")
         entry["claim"]["verdict"] = claim

@@ -122,7 +122,7 @@ def test_no_expectation_for_this_kernel_exits_4(tmp_path):
 @needs_root_and_build
 def test_a_skip_where_the_catalogue_expects_the_feature_exits_1_and_an_expected_one_0(tmp_path):
     # A real skip: the lost-ACK story drops only the n-th ACK, which the netem backend cannot express.
-    selection = ["-k", "S3d_LostFinalAckTimeWaitAnswers and ipv4", "--impairment-backend", "netem"]
+    selection = ["-k", "S3d-time-wait/ipv4", "--impairment-backend", "netem"]
     result = tcprepro("run", *selection, "--out", str(tmp_path / "red"))
     assert result.returncode == 1, result.stdout + result.stderr
     (entry,) = json.loads((tmp_path / "red" / "host" / "results.json").read_text())["results"]
@@ -132,8 +132,8 @@ def test_a_skip_where_the_catalogue_expects_the_feature_exits_1_and_an_expected_
     catalogue = tmp_path / "lacks"
     catalogue.mkdir()
     text = SCENARIOS.joinpath("time_wait.toml").read_text().replace(
-        'test = "S3d_LostFinalAckTimeWaitAnswers"\n',
-        'test = "S3d_LostFinalAckTimeWaitAnswers"\n'
+        'id = "S3d-time-wait"\n',
+        'id = "S3d-time-wait"\n'
         'lacks = [{ kernels = ">=2.6", feature = "a netem that counts matches", skip_reason = "^skipped: netem backend", '
         'source = "test catalogue: a stand-in for a kernel that lacks a feature" }]\n')
     catalogue.joinpath("time_wait.toml").write_text(text)
@@ -146,9 +146,9 @@ def test_a_skip_where_the_catalogue_expects_the_feature_exits_1_and_an_expected_
 
 FAKE_CATALOGUE = """family = "S9"\ntitle = "fake"\nprogram = "fake_test"\nknown_through = "7.2"
 [[scenario]]
-id = "X"\ntest = "X_Test"\ntitle = "x"\nclaim = "it connects"\nclaim_holds_when = { connected = true }
+id = "S9x"\ntitle = "x"\nclaim = "it connects"\nclaim_holds_when = { connected = true }
   [[scenario.expect]]
-  kernels = ">=3.0"\nobservations = { connected = true }\nsource = "test catalogue"
+  kernels = ">=3.0"\nobservations = { connected = true }\nsource = "test catalogue for the gate's exit statuses"
 """
 
 

@@ -32,7 +32,7 @@ def result(rid, family="S1", scenario="S1a", outcome="passed", status="pass", du
 
 
 def document(results, name="debian:bookworm", accelerator="tcg"):
-    return {"schema": "tcprepro-results/1",
+    return {"schema": "tcprepro-results/2",
             "run": {"id": "20261201-010000", "started": "2026-12-01T01:00:00+00:00", "wall_seconds": 0.5},
             "target": {"name": name, "accelerator": accelerator,
                        "kernel": {"release": "6.1.0-50-amd64", "version": "#1 SMP Debian 6.1.176-1",
@@ -41,16 +41,16 @@ def document(results, name="debian:bookworm", accelerator="tcg"):
 
 
 MIXED = document([
-    result("S1/SelfConnect.S1a_Explicit/ipv4_loopback", duration=0.071),
-    result("S1/SelfConnect.S1a_Explicit/ipv6_loopback", status="changed", duration=0.5,
+    result("S1a/ipv4_loopback", duration=0.071),
+    result("S1a/ipv6_loopback", status="changed", duration=0.5,
            why="unexpected on this kernel (>=3.6): state: expected \"A\", observed \"B\"", verdict="unexpected",
            mismatches=[{"observation": "state", "expected": "A", "observed": "B"}]),
-    result("S2/PortSelection.S2e_SocketPortRange/ipv4", family="S2", scenario="S2e-socket-range",
+    result("S2e-socket-range/ipv4", family="S2", scenario="S2e-socket-range",
            outcome="skipped", why="skipped as the catalogue expects: kernel 5.10.0 lacks it",
            verdict="absent_as_expected", duration=0.01),
-    result("S3/TimeWait.S3b_Reuse1_Veth/ipv4", family="S3", scenario="S3b-reuse1-veth", outcome="error",
+    result("S3b-reuse1-veth/ipv4", family="S3", scenario="S3b-reuse1-veth", outcome="error",
            status="error", why="machinery error: crashed", verdict="none", duration=1.2),
-    result("S5/KernelSurface.S5_x", family="S5", scenario="S5-x", status="incomplete",
+    result("S5-x", family="S5", scenario="S5-x", status="incomplete",
            why="not judged: no expectation covers kernel 6.1.176", verdict="none", duration=0.02),
 ])
 
@@ -69,7 +69,7 @@ def test_junit_names_the_kernel_and_puts_why_and_the_evidence_in_a_failure():
     assert all(case.get("classname").startswith("tcprepro.debian-bookworm_6_1_176.") for case in suite.iter("testcase"))
     failure = suite.find("testcase/failure")
     assert "state" in failure.get("message")
-    assert "evidence/S1_SelfConnect.S1a_Explicit_ipv6_loopback/client.pcap" in failure.text
+    assert "evidence/S1a_ipv6_loopback/client.pcap" in failure.text
     assert suite.find("testcase/skipped").get("message").startswith("skipped as the catalogue expects")
 
 
@@ -103,7 +103,7 @@ def test_ktap_plan_equals_the_test_lines_and_skips_carry_their_reason():
     assert results[2][3].startswith("SKIP skipped as the catalogue expects")
     text = "\n".join(ktap.lines(MIXED))
     assert "# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:2" in text
-    assert "# evidence: evidence/S1_SelfConnect.S1a_Explicit_ipv6_loopback/client.pcap" in text
+    assert "# evidence: evidence/S1a_ipv6_loopback/client.pcap" in text
 
 
 # --- KCIDB I/O schema v5.3, from kcidb_io/schema/v05_03.py -----------------------------
@@ -173,7 +173,7 @@ def check_kcidb(data: dict) -> None:
 
 
 def test_kcidb_follows_the_v5_schema_with_one_test_per_result():
-    data = kcidb.build([MIXED, document([result("S1/SelfConnect.S1a_Explicit/ipv4_loopback")], name="host",
+    data = kcidb.build([MIXED, document([result("S1a/ipv4_loopback")], name="host",
                                         accelerator=None)])
     check_kcidb(data)
     assert len(data["tests"]) == 6 and len(data["builds"]) == len(data["checkouts"]) == 2

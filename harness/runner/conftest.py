@@ -1,10 +1,12 @@
-"""pytest plugin that runs the scenarios on one target.
+"""pytest plugin that runs the stories on one target (`./tcprepro run` starts one
+pytest session per target; the harness's own tests are in harness/tests).
 
-Collection makes one item per case test (ids are the GoogleTest names, so
-`-k ipv6_veth` or `-k S1a` select as expected). Before the first item runs,
+Collection makes one item per selected case test, its id the result id
+("S1a/ipv4_loopback"); `--tcprepro-select` is tcprepro's -k (harness/selection.py),
+not pytest's. Before the first item runs,
 every selected case test is executed, in parallel, on the target; each item
 then reports its result's gate status as a pytest outcome (test_scenarios.py).
-`--shard K/N` in the run block keeps a deterministic share of the selected items.
+`--shard K/N` in the run block keeps a deterministic share of the selected tests.
 
 At the end, results.json is written for the target; ./tcprepro writes the CI
 files and takes the exit status from it, not from pytest.
@@ -18,7 +20,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, results, shard, targets
+from harness import cases, catalogue, results, selection, shard, targets
 
 
 def pytest_addoption(parser):
@@ -28,6 +30,7 @@ def pytest_addoption(parser):
     group.addoption("--tcprepro-jobs", type=int, default=os.cpu_count() or 1)
     group.addoption("--tcprepro-target", default="host")
     group.addoption("--tcprepro-run", default=None, help="JSON of the run block (set by ./tcprepro)")
+    group.addoption("--tcprepro-select", default=None, help="tcprepro's -k expression over result ids")
 
 
 class ScenarioRun:
@@ -39,9 +42,12 @@ class ScenarioRun:
         self.jobs: int = config.getoption("--tcprepro-jobs")
         self.target = targets.make(config.getoption("--tcprepro-target"))
         self.families = catalogue.load()
-        self.tests = cases.discover(self.families, self.build)
-        self.entries: dict[str, dict] = {}
+        selected = selection.parse(config.getoption("--tcprepro-select"))
         self.block = json.loads(config.getoption("--tcprepro-run") or "{}")
+        self.tests = [t for t in cases.discover(self.families, self.build) if selected(t.id)]
+        if self.block.get("shard"):  # --shard K/N: this job's share of the selection
+            self.tests = shard.pick(self.block["shard"], self.tests)
+        self.entries: dict[str, dict] = {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
 
     def execute(self, selected: list[cases.CaseTest]) -> None:
@@ -65,17 +71,6 @@ def pytest_generate_tests(metafunc):
     if "case" in metafunc.fixturenames:
         tests = metafunc.config.stash[_RUN].tests
         metafunc.parametrize("case", tests, ids=[t.id for t in tests])
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(config, items):
-    """--shard K/N (in the run block): after -k, keep this shard's share of the items."""
-    run = config.stash.get(_RUN, None)
-    if run is None or not run.block.get("shard"):
-        return
-    kept = set(shard.pick(run.block["shard"], [item.nodeid for item in items]))
-    config.hook.pytest_deselected(items=[item for item in items if item.nodeid not in kept])
-    items[:] = [item for item in items if item.nodeid in kept]
 
 
 @pytest.fixture(scope="session")
