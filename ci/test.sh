@@ -29,7 +29,7 @@ echo "== harness and reports (pytest)"
 
 echo "== end to end: ./tcprepro run"
 ./tcprepro run --out "$e2e/run"
-test -s "$e2e/run/report.html"
+test -s "$e2e/run/report.html" && test -s "$e2e/run/host/junit.xml" && test -s "$e2e/run/host/results.ktap" && test -s "$e2e/run/kcidb.json"
 
 echo "== a Debian kernel in QEMU: ./tcprepro run --kernel debian:bookworm (one scenario)"
 ./tcprepro run --kernel debian:bookworm -k "S1a and ipv4_loopback" --out "$e2e/guest"

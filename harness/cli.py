@@ -1,7 +1,9 @@
-"""The `./tcprepro` command: run, list, doctor, report.
+"""The `./tcprepro` command: run, list, doctor, report, compare, exec.
 
 Input is checked before anything runs; a bad option is a one-line error with
-what to do and exit status 2, and nothing is created.
+what to do and exit status 2, and nothing is created. A machine that cannot
+run the lab (no privilege, a missing tool) is one line and exit status 5.
+The exit status of run and compare comes from the judged results (harness/gate.py).
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import shlex
 import subprocess
 import sys
 import time
+
+from harness import gate
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = REPO / "build"
@@ -60,22 +64,51 @@ def _parse_kernel_specs(texts: list[str]) -> list:
         if any(s.slug == spec.slug for s in specs):
             raise UsageError(f"--kernel {text} is given twice")
         specs.append(spec)
-    if any(s.kind != "host" for s in specs):
-        from harness import qemu
-        try:
-            qemu.require_qemu()
-        except qemu.GuestError as error:
-            raise UsageError(str(error)) from None
+    return specs
+
+
+def _read_kernels_file(path: pathlib.Path) -> list[str]:
+    """--kernels FILE: one spec a line; blank lines and '#' comments are ignored."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise UsageError(f"--kernels {path}: cannot read it ({error.strerror}); give a file with one kernel spec a line")
+    specs = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    specs = [spec for spec in specs if spec]
+    if not specs:
+        raise UsageError(f"--kernels {path}: no kernel spec in it; write one a line, e.g. debian:bookworm")
     return specs
 
 
 def _check_run_options(args) -> list:
-    """Every option checked, before anything is fetched or created; returns the kernel specs."""
-    if os.geteuid() != 0:
-        raise UsageError("run needs root: the lab creates network namespaces (CAP_SYS_ADMIN); use sudo")
+    """Every option checked, before anything is fetched or created; returns the kernel specs.
+    Then what the machine must offer (exit 5)."""
+    from harness import preflight, shard
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
-    return _parse_kernel_specs(args.kernel or ["host"])
+    if args.shard:
+        try:
+            shard.parse(args.shard)
+        except shard.ShardError as error:
+            raise UsageError(str(error)) from None
+    if args.baseline:
+        _check_result_dirs("--baseline", [args.baseline])
+    from harness.outputs import kcidb
+    if not kcidb.ORIGIN_PATTERN.match(args.kcidb_origin):
+        raise UsageError(f"--kcidb-origin {args.kcidb_origin!r}: KCIDB origins are lower-case letters, digits and '_'")
+    texts = list(args.kernel or []) + (_read_kernels_file(args.kernels) if args.kernels else [])
+    specs = _parse_kernel_specs(texts or ["host"])
+    preflight.check(guests=any(s.kind != "host" for s in specs))
+    return specs
+
+
+def _check_result_dirs(option: str, dirs: list[pathlib.Path]) -> None:
+    from reports.load import ReportInputError, find_results_files
+    for directory in dirs:
+        try:
+            find_results_files(directory)
+        except ReportInputError as error:
+            raise UsageError(f"{option}: {error}") from None
 
 
 def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_timeout: float) -> dict[str, str]:
@@ -109,7 +142,7 @@ def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) ->
         "--rootdir", str(REPO), "-p", "no:cacheprovider", "-q", "-rfEsx",
         "--tcprepro-out", str(target_dir), "--tcprepro-build", str(args.build_dir),
         "--tcprepro-jobs", str(args.jobs), "--tcprepro-target", config,
-        "--tcprepro-run", json.dumps(run_block), "--junitxml", str(target_dir / "junit.xml"),
+        "--tcprepro-run", json.dumps(run_block),
     ]
     if args.k is not None:
         command += ["--tcprepro-select", args.k]
@@ -138,7 +171,7 @@ def _selected_tests(expression: str | None, build_dir: pathlib.Path) -> list:
 
 def cmd_run(args) -> int:
     import concurrent.futures
-    import pytest
+    from harness import shard
     specs = _check_run_options(args)
     _parse_selection(args.k)
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -146,10 +179,15 @@ def cmd_run(args) -> int:
     if (out / "report.html").exists() or any(out.glob("*/results.json")):
         raise UsageError(f"--out {out} already holds results; choose another directory")
     _ensure_built(args.build_dir)
-    _selected_tests(args.k, args.build_dir)
+    tests = _selected_tests(args.k, args.build_dir)
+    if args.shard and not shard.pick(args.shard, tests):
+        raise UsageError(f"--shard {args.shard} selects no test: N is more than the {len(tests)} selected; "
+                         "choose a smaller N")
     configs = _prepare_guests(specs, args.accel, args.build_dir.resolve(), args.guest_timeout)
+    relaxed_by = [gate.ACCEPT_NEW_KERNEL] if args.accept_new_kernel else []
     run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
-                 "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision()}
+                 "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision(),
+                 "shard": args.shard, "gate_relaxed_by": relaxed_by, "kcidb_origin": args.kcidb_origin}
 
     def run_one(spec):
         target_dir = out / spec.slug
@@ -162,21 +200,80 @@ def cmd_run(args) -> int:
 
     # Targets run side by side: guests are single-threaded under TCG, and the
     # host target is short. Each target's output is printed when it ends.
-    codes = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1))) as pool:
-        for spec, target_dir, code in pool.map(run_one, specs):
-            print(f"\n== {spec.text}")
-            print((target_dir / "pytest.log").read_text().rstrip())
-            codes.append(code)
-    unusual = [c for c in codes if c not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
-                                             pytest.ExitCode.NO_TESTS_COLLECTED)]
-    if unusual:
-        return unusual[0]
+    codes = {}
+    interrupted = False
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1))) as pool:
+            for spec, target_dir, code in pool.map(run_one, specs):
+                print(f"\n== {spec.text}")
+                print((target_dir / "pytest.log").read_text().rstrip())
+                codes[spec.slug] = code
+    except KeyboardInterrupt:
+        interrupted = True
+        print("\ntcprepro: interrupted; reporting what finished", file=sys.stderr)
+    return _finish_run(out, specs, codes, args, interrupted)
 
-    from reports import render_report
-    paths = render_report([out], out)
-    print(f"\nreport: {paths['html']}\n        {paths['md']}")
-    return max(int(c) for c in codes if c != pytest.ExitCode.NO_TESTS_COLLECTED)
+
+def _finish_run(out: pathlib.Path, specs: list, codes: dict, args, interrupted: bool) -> int:
+    """CI outputs, the report, the optional baseline comparison; the exit status from the results."""
+    import pytest
+    from harness import compare
+    from harness.outputs import junit, kcidb, ktap
+    statuses, documents = [], []
+    for spec in specs:
+        target_dir = out / spec.slug
+        path = target_dir / "results.json"
+        document = json.loads(path.read_text()) if path.is_file() else None
+        if document is None:
+            if codes.get(spec.slug) == pytest.ExitCode.NO_TESTS_COLLECTED:
+                continue  # -k selected nothing of this target's program set
+            print(f"tcprepro: {spec.text}: no results.json (pytest ended with {codes.get(spec.slug)}; "
+                  f"see {target_dir / 'pytest.log'})", file=sys.stderr)
+            if codes.get(spec.slug) in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+                statuses.append(gate.ERROR)
+        else:
+            documents.append(document)
+            junit.write(target_dir, document)
+            ktap.write(target_dir, document)
+        statuses += gate.target_statuses(document)
+    if documents:
+        kcidb.write(out, documents)
+        from reports import render_report
+        paths = render_report([out], out)
+        print(f"\nreport: {paths['html']}\n        {paths['md']}")
+    if args.accept_new_kernel:
+        print(f"gate relaxed by {gate.ACCEPT_NEW_KERNEL}: mismatches on kernels newer than the catalogue "
+              "do not fail this run")
+    if args.baseline and documents:
+        comparison = compare.compare([args.baseline], [out])
+        written = compare.write(comparison, out)
+        counts = comparison["counts"]
+        print(f"baseline {args.baseline}: {counts['same']} same, {counts['changed']} changed, {counts['new']} new, "
+              f"{counts['gone']} gone: {written['md']}")
+        statuses.append(comparison["exit_status"])
+    code = gate.exit_status(statuses)
+    print(f"exit status {code}: {_EXIT_MEANING[code]}" if not interrupted else "exit status 130: interrupted")
+    return gate.INTERRUPTED if interrupted else code
+
+
+_EXIT_MEANING = {0: "every result was judged and matched",
+                 1: "behaviour differs from the expectations",
+                 3: "machinery error",
+                 4: "incomplete: not everything could be judged"}
+
+
+def cmd_compare(args) -> int:
+    from harness import compare
+    _check_result_dirs("compare", args.base + args.new)
+    try:
+        comparison = compare.compare(args.base, args.new)
+    except compare.CompareInputError as error:
+        raise UsageError(str(error)) from None
+    if args.out:
+        written = compare.write(comparison, args.out)
+        print(f"compare: {written['json']}\n         {written['md']}", file=sys.stderr)
+    sys.stdout.write(json.dumps(comparison, indent=1) + "\n" if args.json else compare.markdown(comparison))
+    return comparison["exit_status"]
 
 
 def cmd_exec(args) -> int:
@@ -244,6 +341,12 @@ def cmd_report(args) -> int:
     except ReportInputError as error:
         raise UsageError(str(error)) from None
     print(f"report: {paths['html']}\n        {paths['md']}")
+    # The jobs' results as one KCIDB submission (shards merged), when the gate judged them all.
+    from harness.outputs import kcidb
+    from reports.load import load_result_sets
+    documents = [result_set.doc for result_set in load_result_sets(args.dirs)]
+    if all("gate" in entry for document in documents for entry in document["results"]):
+        print(f"        {kcidb.write(args.out, documents)}")
     return 0
 
 
@@ -256,6 +359,19 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--kernel", action="append", metavar="SPEC",
                      help="target kernel (repeatable): host (the default), debian:<suite>, "
                           "debian:<suite>=<package version>, local:<vmlinuz>:<modules folder>")
+    run.add_argument("--kernels", type=pathlib.Path, metavar="FILE",
+                     help="a file of kernel specs, one a line ('#' starts a comment); adds to --kernel")
+    run.add_argument("--shard", metavar="K/N",
+                     help="run job K of N: a deterministic share of each target's selected tests "
+                          "(merge the jobs' folders with report or compare)")
+    run.add_argument("--accept-new-kernel", action="store_true",
+                     help="relax the gate: mismatches on a kernel newer than the catalogue's known_through "
+                          "do not fail the run (the report and results.json say so)")
+    run.add_argument("--kcidb-origin", default="tcprepro", metavar="NAME",
+                     help="the CI system's KCIDB origin, in kcidb.json's ids (default tcprepro)")
+    run.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
+                     help="compare the results with an earlier run's folder at the end (compare.json, compare.md); "
+                          "a changed result makes the run exit 1")
     run.add_argument("-k", metavar="EXPR", help="result ids to run, as `list --variants` prints them, joined by and/or/not "
                                                 "and parentheses; a word takes the ids it starts, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
@@ -293,12 +409,25 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("dirs", nargs="+", type=pathlib.Path, metavar="DIR")
     rep.add_argument("--out", type=pathlib.Path, required=True, help="where to write report.html and report.md")
     rep.set_defaults(func=cmd_report)
+
+    cmp = sub.add_parser("compare", help="compare two sets of result folders: same / changed / new / gone")
+    cmp.add_argument("base", type=pathlib.Path, metavar="BASE", help="the known-good results (run, target or jobs folder)")
+    cmp.add_argument("new", type=pathlib.Path, metavar="NEW", help="the results to check against it")
+    cmp.add_argument("--base", dest="base_more", action="append", type=pathlib.Path, default=[], metavar="DIR",
+                     help="a further folder merged into BASE (another job's shard)")
+    cmp.add_argument("--new", dest="new_more", action="append", type=pathlib.Path, default=[], metavar="DIR",
+                     help="a further folder merged into NEW (another job's shard)")
+    cmp.add_argument("--out", type=pathlib.Path, help="also write compare.json and compare.md here")
+    cmp.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    cmp.set_defaults(func=cmd_compare)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    from harness import cases, catalogue
+    from harness import cases, catalogue, preflight
     args = parser().parse_args(argv)
+    if args.command == "compare":
+        args.base, args.new = [args.base, *args.base_more], [args.new, *args.new_more]
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
@@ -306,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"tcprepro: error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except preflight.CannotRun as error:
+        print(f"tcprepro: cannot run here: {error}", file=sys.stderr)
+        return gate.CANNOT_RUN
     except (catalogue.CatalogueError, cases.CaseError) as error:
         print(f"tcprepro: error: {error}", file=sys.stderr)
         return MACHINERY_ERROR

@@ -5,7 +5,7 @@ import collections
 import json
 import pathlib
 
-from harness import cases, judge, kernel, port_models
+from harness import cases, gate, judge, kernel, port_models
 
 SCHEMA = "tcprepro-results/2"
 
@@ -14,7 +14,8 @@ def _relative(path: pathlib.Path, base: pathlib.Path) -> str:
     return str(path.relative_to(base))
 
 
-def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: pathlib.Path) -> dict:
+def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: pathlib.Path,
+                 relaxed_by: list[str] = ()) -> dict:
     scenario = raw.test.scenario
     record = raw.record
     observations = record.get("observations", {}) if raw.outcome == "passed" else {}
@@ -24,7 +25,11 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
         {**item, "path": _relative(raw.evidence_dir / item["path"], target_dir)}
         for item in record.get("evidence", [])
     ]
-    return {
+    if raw.outcome == "skipped":
+        expectation = judge.judge_skip(scenario, raw.reason, version)
+    else:
+        expectation = judge.judge_expectation(scenario, observations, version)
+    entry = {
         "id": raw.test.id,
         "scenario": scenario.id,
         "gtest": raw.test.gtest_name,
@@ -41,19 +46,25 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
         "sysctls": record.get("sysctls", {}),
         "evidence": evidence,
         "claim": judge.judge_claim(scenario, observations),
-        "expectation": judge.judge_expectation(scenario, observations, version),
+        "expectation": expectation,
         "log": _relative(raw.log, target_dir),
     }
+    entry["gate"] = gate.result_gate(entry, relaxed_by)
+    return entry
 
 
 def summarise(entries: list[dict]) -> dict:
     outcomes = collections.Counter(e["outcome"] for e in entries)
     verdicts = collections.Counter(e["expectation"]["verdict"] for e in entries)
+    gates = collections.Counter(e["gate"]["status"] for e in entries)
     return {
         "total": len(entries),
         "passed": outcomes["passed"], "skipped": outcomes["skipped"], "error": outcomes["error"],
         "as_expected": verdicts["as_expected"], "unexpected": verdicts["unexpected"],
         "new_behaviour": verdicts["new_behaviour"], "no_expectation": verdicts["none"],
+        "absent_as_expected": verdicts["absent_as_expected"], "missing": verdicts["missing"],
+        "gate": {status: gates[status] for status in gate.EXIT},
+        "exit_status": gate.exit_status(gate.target_statuses({"results": entries})),
     }
 
 

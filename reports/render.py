@@ -16,6 +16,7 @@ TONES = {
     "passed": "good", "skipped": "muted", "error": "bad",
     "holds": "good", "refuted": "warn", "unknown": "muted",
     "as_expected": "good", "unexpected": "bad", "new_behaviour": "warn", "none": "muted",
+    "absent_as_expected": "muted", "missing": "bad",
 }
 EMOJI = {"good": "🟢", "warn": "🟡", "bad": "🔴", "muted": "⚪"}
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
