@@ -93,10 +93,12 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
             image = kernel_store.prepare(spec)
             accelerator = qemu.choose_accelerator(accel, image)
             guest_image.initramfs(image)
-        except (kernel_store.KernelSpecError, guest_image.ImageError, qemu.GuestError) as error:
+        except (kernel_store.KernelSpecError, kernel_store.CacheError, guest_image.ImageError,
+                qemu.GuestError) as error:
             raise UsageError(str(error)) from None
-        print(f"{spec.text}: {image.release} ({', '.join(image.packages) or image.vmlinuz}), {accelerator}")
-        configs[spec.slug] = json.dumps({"spec": spec.text, "image": image.to_json(), "accelerator": accelerator,
+        print(f"{spec.name}: {image.release} ({', '.join(image.packages) or image.vmlinuz}), {accelerator}")
+        configs[spec.slug] = json.dumps({"spec": spec.name, "kernel_spec": spec.text, "image": image.to_json(),
+                                         "accelerator": accelerator,
                                          "cpus": cpus, "timeout": guest_timeout, "build": str(build_dir)})
     return configs
 
@@ -136,9 +138,9 @@ def cmd_run(args) -> int:
         target_dir = out / spec.slug
         target_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        print(f"{spec.text}: running", flush=True)
+        print(f"{spec.name}: running", flush=True)
         code = _run_target(configs[spec.slug], target_dir, args, run_block)
-        print(f"{spec.text}: done in {time.monotonic() - started:.0f} s", flush=True)
+        print(f"{spec.name}: done in {time.monotonic() - started:.0f} s", flush=True)
         return spec, target_dir, code
 
     # Targets run side by side: guests are single-threaded under TCG, and the
@@ -146,7 +148,7 @@ def cmd_run(args) -> int:
     codes = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1))) as pool:
         for spec, target_dir, code in pool.map(run_one, specs):
-            print(f"\n== {spec.text}")
+            print(f"\n== {spec.name}")
             print((target_dir / "pytest.log").read_text().rstrip())
             codes.append(code)
     if all(code == pytest.ExitCode.NO_TESTS_COLLECTED for code in codes):
@@ -181,7 +183,7 @@ def cmd_exec(args) -> int:
     try:
         image = kernel_store.prepare(spec)
         accelerator = qemu.choose_accelerator(args.accel, image)
-    except (kernel_store.KernelSpecError, qemu.GuestError) as error:
+    except (kernel_store.KernelSpecError, kernel_store.CacheError, qemu.GuestError) as error:
         raise UsageError(str(error)) from None
     script = out / "guest-job.sh"
     script.write_text("export PATH=/run/tcprepro/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n"
@@ -197,6 +199,35 @@ def cmd_exec(args) -> int:
     print(f"tcprepro exec: {image.release} under {run.accelerator}: booted in {run.boot_seconds} s, "
           f"ended after {run.total_seconds} s with status {run.status}; files in {out}", file=sys.stderr)
     return run.status
+
+
+def cmd_kernel_build(args) -> int:
+    """Builds (or finds cached) a kernel and prints the --kernel spec that boots it, last."""
+    from harness import kernel_build, kernel_store
+    if os.geteuid() != 0:
+        raise UsageError("kernel build needs root: it writes the shared kernel cache in " + str(kernel_store.CACHE))
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    if not kernel_store.LABEL.fullmatch(args.name):
+        raise UsageError(f"--name {args.name}: a letter then up to 39 letters, digits or ._+-")
+    try:
+        kernel_build.check_fragment(args.config)
+        for patch in args.patch:
+            if not patch.is_file():
+                raise kernel_build.BuildInputError(f"--patch {patch}: no such file")
+        source = (kernel_build.debian_source(args.source) if args.source.startswith("debian:")
+                  else kernel_build.tree_source(pathlib.Path(args.source)))
+        built = kernel_build.build(source, args.patch, args.config, args.jobs)
+    except (kernel_build.BuildInputError, kernel_store.KernelSpecError, kernel_store.CacheError) as error:
+        raise UsageError(str(error)) from None
+    except kernel_build.BuildError as error:
+        print(f"tcprepro: error: {error}", file=sys.stderr)
+        return 3
+    how = "cached" if built.seconds is None else f"built in {built.seconds:.0f} s"
+    print(f"{built.release} from {built.source}" + (f" + {', '.join(built.patches)}" if built.patches else "")
+          + f": {how} ({built.folder})")
+    print(f"{args.name}=local:{built.bzimage}")
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -231,8 +262,9 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the scenarios and write a report")
     run.add_argument("--kernel", action="append", metavar="SPEC",
-                     help="target kernel (repeatable): host (the default), debian:<suite>, "
-                          "debian:<suite>=<package version>, local:<vmlinuz>:<modules folder>")
+                     help="target kernel (repeatable): host (the default), debian:<suite>[/cloud|/rt], "
+                          "debian:<suite>-backports, debian:<suite>=<package version>, "
+                          "local:<vmlinuz>[:<modules folder>]; NAME=<spec> names its column")
     run.add_argument("-k", metavar="EXPR", help="pytest -k expression over test ids, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="case programs run in parallel")
@@ -253,6 +285,21 @@ def parser() -> argparse.ArgumentParser:
     exe.add_argument("--guest-timeout", type=float, default=900, metavar="SECONDS")
     exe.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     exe.set_defaults(func=cmd_exec)
+
+    kernel = sub.add_parser("kernel", help="kernels for --kernel: build one here").add_subparsers(
+        dest="kernel_command", required=True)
+    kbuild = kernel.add_parser("build", help="build a kernel from a source tree or Debian's linux-source "
+                                             "(tinyconfig + kernels/tcprepro.config, patches applied); "
+                                             "prints the --kernel spec that boots it")
+    kbuild.add_argument("--from", dest="source", required=True, metavar="SOURCE",
+                        help="debian:<suite>[=<version>] (its linux-source package) or a clean kernel source folder")
+    kbuild.add_argument("--patch", action="append", type=pathlib.Path, default=[], metavar="FILE",
+                        help="a patch (-p1) to apply, repeatable, in order")
+    kbuild.add_argument("--config", type=pathlib.Path, default=REPO / "kernels" / "tcprepro.config",
+                        metavar="FRAGMENT", help="config fragment on top of tinyconfig (default kernels/tcprepro.config)")
+    kbuild.add_argument("--name", default="built", help="the label in the printed spec (NAME=local:...)")
+    kbuild.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="make -j")
+    kbuild.set_defaults(func=cmd_kernel_build)
 
     sub.add_parser("list", help="list scenarios and the claims they test").set_defaults(func=cmd_list)
 
