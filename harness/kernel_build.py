@@ -173,6 +173,7 @@ def build(source: Source, patches: list[pathlib.Path], fragment: pathlib.Path = 
             _make(src, build_dir, jobs, log)
             seconds = round(time.monotonic() - started, 1)
             release = (build_dir / "include" / "config" / "kernel.release").read_text().strip()
+            folder.parent.mkdir(parents=True, exist_ok=True)
             staging = pathlib.Path(tempfile.mkdtemp(prefix=f"{key}.", dir=folder.parent))
             shutil.copy2(build_dir / "arch" / "x86" / "boot" / "bzImage", staging / "bzImage")
             shutil.copy2(build_dir / ".config", staging / "config")
@@ -191,19 +192,15 @@ def _built(folder: pathlib.Path, record: dict, seconds: float | None) -> Built:
 
 
 def _sync(tree: pathlib.Path, copy: pathlib.Path, log) -> pathlib.Path:
-    """Makes `copy` equal to `tree`; files it had to change get a fresh mtime so that make rebuilds them
-    (rsync keeps the source's older mtime, which make would take for "not changed")."""
+    """Makes `copy` equal to `tree`. Files are compared by content (--checksum) and written without
+    the source's mtime (no --times), so a file that changed, including one put back as it was before
+    a patch, is newer than its object and make rebuilds it; the others keep their mtime."""
     copy.mkdir(parents=True, exist_ok=True)
     log(f"syncing the source into {copy}")
-    synced = subprocess.run(["rsync", "-a", "--delete", "--exclude=.git", "--out-format=%n", f"{tree}/", f"{copy}/"],
-                            capture_output=True, text=True)
+    synced = subprocess.run(["rsync", "--recursive", "--links", "--perms", "--checksum", "--delete",
+                             "--exclude=.git", f"{tree}/", f"{copy}/"], capture_output=True, text=True)
     if synced.returncode != 0:
         raise BuildError(f"rsync {tree} -> {copy} failed: {synced.stderr.strip()[-300:]}")
-    now = time.time()
-    for name in synced.stdout.splitlines():
-        path = copy / name
-        if path.is_file() and not path.is_symlink():
-            os.utime(path, (now, now))
     return copy
 
 
