@@ -84,7 +84,7 @@ class KernelImage:
     release: str  # the modules folder name, which is the guest's `uname -r`
     vmlinuz: pathlib.Path
     module_root: pathlib.Path  # `modprobe -d` root: holds lib/modules/<release>
-    packages: tuple[str, ...]  # Debian "name=version", empty for local kernels
+    packages: tuple[str, ...]  # Debian "name=version"; a built kernel's source and patches; else empty
 
     @property
     def modules_dir(self) -> pathlib.Path:
@@ -229,7 +229,10 @@ def _prepare_local(spec: KernelSpec) -> KernelImage:
             if entry.name not in _DEPMOD_OUTPUTS and not entry.name.endswith(".bin"):
                 (modules_dir / entry.name).symlink_to(entry)
         _depmod(root, release)
-    return KernelImage(spec.name, release, spec.image, root, ())
+    # A kernel `./tcprepro kernel build` made says what it was made from (the report shows it).
+    built = read_json(spec.image.parent / "build.json", {})
+    provenance = (built["source"], *built["patches"]) if "source" in built else ()
+    return KernelImage(spec.name, release, spec.image, root, provenance)
 
 
 def _flavour_suffix(flavour: str) -> str:
