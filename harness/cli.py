@@ -217,6 +217,10 @@ def cmd_kernel_build(args) -> int:
                 raise kernel_build.BuildInputError(f"--patch {patch}: no such file")
         source = (kernel_build.debian_source(args.source) if args.source.startswith("debian:")
                   else kernel_build.tree_source(pathlib.Path(args.source)))
+        if args.check_config:
+            config = kernel_build.check_config(source, args.config)
+            print(f"{args.config}: every option kept by olddefconfig on {source.identity} ({config})")
+            return 0
         built = kernel_build.build(source, args.patch, args.config, args.jobs)
     except (kernel_build.BuildInputError, kernel_store.KernelSpecError, kernel_store.CacheError) as error:
         raise UsageError(str(error)) from None
@@ -299,6 +303,8 @@ def parser() -> argparse.ArgumentParser:
                         metavar="FRAGMENT", help="config fragment on top of tinyconfig (default kernels/tcprepro.config)")
     kbuild.add_argument("--name", default="built", help="the label in the printed spec (NAME=local:...)")
     kbuild.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="make -j")
+    kbuild.add_argument("--check-config", action="store_true",
+                        help="only configure: check that every option of the fragment survives on this source")
     kbuild.set_defaults(func=cmd_kernel_build)
 
     sub.add_parser("list", help="list scenarios and the claims they test").set_defaults(func=cmd_list)

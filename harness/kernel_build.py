@@ -77,7 +77,7 @@ def debian_source(spec_text: str, log=print) -> Source:
     if spec.kind != "debian" or spec.label or spec.flavour != "amd64":
         raise BuildInputError(f"--from {spec_text}: write debian:<suite>[=<version>] or a source folder")
     suite = kernel_store.DebianSuite(spec.suite, log)
-    with kernel_store.locked(f"apt-{spec.suite}"):
+    with suite.locked():
         if not suite.refresh_index():
             raise BuildInputError(f"--from {spec_text}: cannot reach {kernel_store.MIRROR}; check the network")
         depends = suite._apt("apt-cache", "depends", "linux-source")
@@ -185,6 +185,26 @@ def build(source: Source, patches: list[pathlib.Path], fragment: pathlib.Path = 
             shutil.rmtree(folder, ignore_errors=True)
             staging.rename(folder)
             return _built(folder, record, seconds)
+
+
+def check_config(source: Source, fragment: pathlib.Path = DEFAULT_FRAGMENT, log=print) -> pathlib.Path:
+    """Configures `source` with the fragment in a scratch folder, builds nothing: BuildInputError names
+    any option the source drops. Returns the resulting .config."""
+    wanted = check_fragment(fragment)
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="config-check.", dir=_mkdir(build_root())))
+    try:
+        _configure(source.tree, scratch / "build", fragment, wanted, log)
+        kept = build_root() / "config-check" / f"{source.workspace}.config"
+        _mkdir(kept.parent)
+        shutil.copy2(scratch / "build" / ".config", kept)
+        return kept
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _mkdir(path: pathlib.Path) -> pathlib.Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _built(folder: pathlib.Path, record: dict, seconds: float | None) -> Built:

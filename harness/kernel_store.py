@@ -250,7 +250,12 @@ class DebianSuite:
 
     def __init__(self, suite: str, log=print):
         self.suite, self.log = suite, log
-        self.root = CACHE / "apt" / suite
+        # Named after the archives it lists: a folder never changes what it holds.
+        self.root = CACHE / "apt" / (f"{suite}+updates+security" if suite in STABLE_SUITES else suite)
+
+    def locked(self):
+        """The lock of this suite's apt folder: its index, pins.json and downloads."""
+        return locked(f"apt-{self.root.name}")
 
     def _sources(self) -> str:
         lines = [f"deb {MIRROR} {self.suite} main"]
@@ -335,7 +340,7 @@ class DebianSuite:
                               f"package with {what}; `apt-cache policy` against that suite lists what it has")
 
     def prepare(self, spec: KernelSpec) -> KernelImage:
-        with locked(f"apt-{self.suite}"):
+        with self.locked():
             pins = self.root / "pins.json"
             pinned = read_json(pins, {})
             online = self.refresh_index()
@@ -370,7 +375,7 @@ class DebianSuite:
         (staging / "debs").mkdir(parents=True)
         self.log(f"{spec.text}: downloading {' '.join(packages)}")
         try:
-            with locked(f"apt-{self.suite}"):
+            with self.locked():
                 debs = self.download(packages, staging / "debs")
         except KernelSpecError as error:
             shutil.rmtree(staging)
