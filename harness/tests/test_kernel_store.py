@@ -122,3 +122,25 @@ def test_image_round_trips_through_json():
                                      pathlib.Path("/k/root"), ("linux-binary-7.2.13+deb14-amd64=7.2.13-1",))
     assert kernel_store.KernelImage.from_json(image.to_json()) == image
     assert image.modules_dir == pathlib.Path("/k/root/lib/modules/7.2.13+deb14-amd64")
+
+
+def test_cache_lock_is_exclusive_across_processes(tmp_path, monkeypatch):
+    import fcntl
+    import subprocess
+    import sys
+    monkeypatch.setattr(kernel_store, "CACHE", tmp_path)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom harness import kernel_store\n"
+         f"kernel_store.CACHE = kernel_store.pathlib.Path({str(tmp_path)!r})\n"
+         "with kernel_store.locked('apt-bookworm'):\n    print('held', flush=True)\n    sys.stdin.read()\n"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=pathlib.Path(__file__).resolve().parents[2])
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with (tmp_path / "locks" / "apt-bookworm.lock").open("a") as handle:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    with kernel_store.locked("apt-bookworm"):  # released when the holder ended
+        pass
