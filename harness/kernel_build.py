@@ -165,9 +165,7 @@ def build(source: Source, patches: list[pathlib.Path], fragment: pathlib.Path = 
         with kernel_store.locked(f"kbuild-workspace-{source.workspace}"):
             started = time.monotonic()
             workspace = build_root() / "workspaces" / source.workspace
-            src = _sync(source.tree, workspace / "src", log)
-            for patch in patches:
-                _apply(patch, src)
+            src = _sync(source.tree, patches, workspace / "src", log)
             build_dir = workspace / "build"
             _configure(src, build_dir, fragment, wanted, log)
             _make(src, build_dir, jobs, log)
@@ -211,17 +209,48 @@ def _built(folder: pathlib.Path, record: dict, seconds: float | None) -> Built:
     return Built(folder / "bzImage", record["release"], record["source"], tuple(record["patches"]), seconds, folder)
 
 
-def _sync(tree: pathlib.Path, copy: pathlib.Path, log) -> pathlib.Path:
-    """Makes `copy` equal to `tree`. Files are compared by content (--checksum) and written without
-    the source's mtime (no --times), so a file that changed, including one put back as it was before
-    a patch, is newer than its object and make rebuilds it; the others keep their mtime."""
+def _sync(tree: pathlib.Path, patches: list[pathlib.Path], copy: pathlib.Path, log) -> pathlib.Path:
+    """Makes `copy` the source with the patches applied, rewriting only files whose content differs:
+    a rewritten file is newer than its object, so make rebuilds it, and every other file keeps its
+    mtime (also a patched file that the previous build had patched the same way).
+
+    The patched files are made in a scratch overlay (pristine copies, patched there); rsync brings
+    the rest by content (--checksum, no --times: what it rewrites gets a new mtime)."""
+    touched = sorted({name for patch in patches for name in _patched_paths(patch)})
     copy.mkdir(parents=True, exist_ok=True)
-    log(f"syncing the source into {copy}")
-    synced = subprocess.run(["rsync", "--recursive", "--links", "--perms", "--checksum", "--delete",
-                             "--exclude=.git", f"{tree}/", f"{copy}/"], capture_output=True, text=True)
-    if synced.returncode != 0:
-        raise BuildError(f"rsync {tree} -> {copy} failed: {synced.stderr.strip()[-300:]}")
+    with tempfile.TemporaryDirectory(dir=copy.parent) as scratch:
+        overlay = pathlib.Path(scratch)
+        for name in touched:
+            if (tree / name).is_file():
+                (overlay / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(tree / name, overlay / name)
+        for patch in patches:
+            _apply(patch, overlay)
+        log(f"syncing the source into {copy}" + (f" ({len(touched)} files patched)" if touched else ""))
+        synced = subprocess.run(["rsync", "--recursive", "--links", "--perms", "--checksum", "--delete",
+                                 "--exclude=.git", *(f"--exclude=/{name}" for name in touched),
+                                 f"{tree}/", f"{copy}/"], capture_output=True, text=True)
+        if synced.returncode != 0:
+            raise BuildError(f"rsync {tree} -> {copy} failed: {synced.stderr.strip()[-300:]}")
+        for name in touched:
+            wanted, current = overlay / name, copy / name
+            if not wanted.exists():
+                current.unlink(missing_ok=True)
+            elif not current.is_file() or current.read_bytes() != wanted.read_bytes():
+                current.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(wanted, current)
     return copy
+
+
+def _patched_paths(patch: pathlib.Path) -> list[str]:
+    """The files a -p1 patch changes, from its ---/+++ lines."""
+    names = []
+    for line in patch.read_text(errors="replace").splitlines():
+        if line.startswith(("--- ", "+++ ")):
+            path = line[4:].split("\t")[0].strip()
+            if path != "/dev/null" and "/" in path:
+                names.append(path.split("/", 1)[1])
+    return names
 
 
 def _apply(patch: pathlib.Path, src: pathlib.Path) -> None:

@@ -142,3 +142,18 @@ def test_cli_prints_the_spec_that_boots_the_kernel(cache, tree, tmp_path):
     bad = subprocess.run([str(REPO / "tcprepro"), "kernel", "build", "--from", str(tree), "--patch", "/nonexistent"],
                          capture_output=True, text=True, env=env)
     assert (bad.returncode, bad.stderr.strip()) == (2, "tcprepro: error: --patch /nonexistent: no such file")
+
+
+def test_a_second_patch_rebuilds_only_what_it_changes(cache, tree, tmp_path):
+    # The revert2022 / pre-5.12 pair: the second build adds a patch; the first patch's file,
+    # patched the same way again, keeps its object.
+    first = patch_file(tmp_path, "first.patch", "int port_offset(void) { return 1; }",
+                       "int port_offset(void) { return 5; }")
+    second = tmp_path / "second.patch"
+    second.write_text("--- a/src/secure_seq.c\n+++ b/src/secure_seq.c\n@@ -1 +1 @@\n"
+                      "-int secret(void) { return 2; }\n+int secret(void) { return 6; }\n")
+    kernel_build.build(kernel_build.tree_source(tree), [first], log=lambda _: None)
+    compiled(cache)
+    both = kernel_build.build(kernel_build.tree_source(tree), [first, second], log=lambda _: None)
+    assert compiled(cache) == ["secure_seq"]
+    assert b"return 5" in both.bzimage.read_bytes() and b"return 6" in both.bzimage.read_bytes()
