@@ -144,3 +144,19 @@ def test_cache_lock_is_exclusive_across_processes(tmp_path, monkeypatch):
         holder.wait(timeout=10)
     with kernel_store.locked("apt-bookworm"):  # released when the holder ended
         pass
+
+
+def test_local_modules_folder_with_boot_modules_built_in(tmp_path, monkeypatch):
+    # `make modules_install` of a kernel with virtio_pci and 9p built in: modules.builtin says so.
+    from harness import guest_image
+    monkeypatch.setattr(kernel_store, "CACHE", tmp_path / "cache")
+    image = tmp_path / "bzImage"
+    _bzimage(image, "6.19.0")
+    modules = tmp_path / "lib" / "modules" / "6.19.0"
+    modules.mkdir(parents=True)
+    (modules / "modules.order").write_text("")
+    (modules / "modules.builtin").write_text("kernel/drivers/virtio/virtio_pci.ko\nkernel/net/9p/9pnet_virtio.ko\n"
+                                             "kernel/fs/9p/9p.ko\n")
+    prepared = kernel_store.prepare(kernel_store.parse(f"local:{image}:{modules}"))
+    assert prepared.has_modules
+    assert guest_image._boot_module_files(prepared) == []  # all three built in: nothing to load
