@@ -282,7 +282,7 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     exe = sub.add_parser("exec", help="boot one kernel in QEMU and run a command in it")
-    exe.add_argument("--kernel", required=True, metavar="SPEC", help="debian:<suite>[=<version>] or local:<vmlinuz>:<modules>")
+    exe.add_argument("--kernel", required=True, metavar="SPEC", help="any --kernel spec of run except host")
     exe.add_argument("--accel", choices=ACCELERATORS, default="auto")
     exe.add_argument("--impairment-backend", choices=IMPAIRMENT_BACKENDS, default="auto")
     exe.add_argument("--out", help="folder for the console log and the command's files (default: a new temp folder)")
