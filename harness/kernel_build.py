@@ -80,14 +80,11 @@ def debian_source(spec_text: str, log=print) -> Source:
     with suite.locked():
         if not suite.refresh_index():
             raise BuildInputError(f"--from {spec_text}: cannot reach {kernel_store.MIRROR}; check the network")
-        depends = suite._apt("apt-cache", "depends", "linux-source")
-        match = re.search(r"Depends: (linux-source-\S+)", depends.stdout)
-        if not match:
-            raise BuildInputError(f"--from {spec_text}: debian:{spec.suite} has no linux-source package")
-        package = match.group(1)
-        version = spec.version or suite.candidate(package)
-        if version is None or version not in suite._versions(package):
-            raise BuildInputError(f"--from {spec_text}: debian:{spec.suite} has no {package} version {version}")
+        found = suite.source_package(spec.version)
+        if found is None:
+            what = f"version {spec.version} of linux-source" if spec.version else "linux-source package"
+            raise BuildInputError(f"--from {spec_text}: debian:{spec.suite} has no {what}")
+        package, version = found
         unpacked = build_root() / "sources" / f"{package}_{version}"
         if not (unpacked / "done").exists():
             shutil.rmtree(unpacked, ignore_errors=True)

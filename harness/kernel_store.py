@@ -299,6 +299,17 @@ class DebianSuite:
         match = re.search(r"^\s*Candidate: (\S+)$", policy.stdout, re.M)
         return match.group(1) if match and match.group(1) != "(none)" else None
 
+    def source_package(self, version: str | None) -> tuple[str, str] | None:
+        """("linux-source-6.1", version) of the suite's kernel source: `version`, or the newest; None
+        when the suite has no such package or not that version."""
+        depends = self._apt("apt-cache", "depends", "linux-source")
+        match = re.search(r"Depends: (linux-source-\S+)", depends.stdout)
+        if not match:
+            return None
+        package = match.group(1)
+        version = version or self.candidate(package)
+        return (package, version) if version and version in self._versions(package) else None
+
     def _versions(self, package: str) -> list[str]:
         """Every version of `package` the index holds (empty when it holds none)."""
         shown = self._apt("apt-cache", "show", package)
