@@ -220,15 +220,22 @@ def _prepare_local(spec: KernelSpec) -> KernelImage:
                               "give its modules folder too: local:<vmlinuz>:<modules folder>")
     source = spec.modules or spec.image
     root = CACHE / "local" / re.sub(r"[^A-Za-z0-9.+_-]", "_", str(source))
+    entries = sorted(e for e in (spec.modules.iterdir() if spec.modules else ())
+                     if e.name not in _DEPMOD_OUTPUTS and not e.name.endswith(".bin"))
+    listing = "".join(f"{e}\t{e.stat().st_mtime_ns}\n" for e in entries)
     with locked(f"local-{root.name}"):
         modules_dir = root / "lib" / "modules" / release
-        if modules_dir.is_dir():
-            shutil.rmtree(modules_dir)
-        modules_dir.mkdir(parents=True)
-        for entry in spec.modules.iterdir() if spec.modules else ():
-            if entry.name not in _DEPMOD_OUTPUTS and not entry.name.endswith(".bin"):
+        stamp = root / "prepared-from"
+        # Rebuilt only when the builder's folder changed: a run already booted from it keeps its tree.
+        if not modules_dir.is_dir() or not stamp.exists() or stamp.read_text() != listing:
+            stamp.unlink(missing_ok=True)
+            if modules_dir.is_dir():
+                shutil.rmtree(modules_dir)
+            modules_dir.mkdir(parents=True)
+            for entry in entries:
                 (modules_dir / entry.name).symlink_to(entry)
-        _depmod(root, release)
+            _depmod(root, release)
+            stamp.write_text(listing)
     # A kernel `./tcprepro kernel build` made says what it was made from (the report shows it).
     built = read_json(spec.image.parent / "build.json", {})
     provenance = (built["source"], *built["patches"]) if "source" in built else ()

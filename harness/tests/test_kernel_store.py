@@ -78,6 +78,9 @@ def test_local_kernel_without_modules_is_everything_built_in(tmp_path, monkeypat
     prepared = kernel_store.prepare(spec)
     assert (prepared.release, prepared.spec, prepared.has_modules) == ("6.1.192", "patched", False)
     assert prepared.modules_dir.is_dir()
+    # A second run preparing the same kernel leaves the tree a first run may be booted from alone.
+    inode = prepared.modules_dir.stat().st_ino
+    assert kernel_store.prepare(spec).modules_dir.stat().st_ino == inode
 
 
 def test_local_kernel_that_is_not_a_bzimage_needs_its_modules(tmp_path, monkeypatch):
