@@ -4,7 +4,8 @@
 # rebuilds only what changed. Run as root on Debian 12 (bookworm) or later.
 # QEMU, busybox-static, cpio and kmod are for kernels booted in QEMU
 # (--kernel debian:...); the kernels themselves are fetched by the run that
-# asks for them, into /var/cache/tcprepro.
+# asks for them, into /var/cache/tcprepro. rsync, patch, flex, bison, bc,
+# libelf-dev and ccache are for `./tcprepro kernel build`.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ packages="
   iproute2 iptables nftables util-linux
   python3-pytest python3-jinja2 python3-jsonschema python3-yaml
   qemu-system-x86 busybox-static cpio kmod xz-utils zstd
+  rsync patch flex bison bc libelf-dev ccache
 "
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -41,6 +41,13 @@ echo "== impairment conformance, netem and nfqueue, in the same guest kernel"
 ./tcprepro exec --kernel debian:bookworm --out "$e2e/conformance" -- \
   env TCPREPRO_DELAY_TOLERANCE_MS=25 build/netns/tests/impairment_test
 
+echo "== the kernel config fragment on Debian's linux-source (configure only)"
+# A full build takes 5-10 min on 2 cores, too long for this budget; the build's
+# caching and incremental path are tested by pytest on a stand-in source tree
+# (harness/tests/test_kernel_build.py). This checks that every option of
+# kernels/tcprepro.config survives olddefconfig on the real source.
+./tcprepro kernel build --from debian:bookworm --check-config
+
 host_state >"$after"
 if ! diff -u "$before" "$after"; then
   echo "ci/test.sh: FAILED: the host's network namespace changed during the tests (diff above)" >&2

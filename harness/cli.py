@@ -126,10 +126,12 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
             image = kernel_store.prepare(spec)
             accelerator = qemu.choose_accelerator(accel, image)
             guest_image.initramfs(image)
-        except (kernel_store.KernelSpecError, guest_image.ImageError, qemu.GuestError) as error:
+        except (kernel_store.KernelSpecError, kernel_store.CacheError, guest_image.ImageError,
+                qemu.GuestError) as error:
             raise UsageError(str(error)) from None
-        print(f"{spec.text}: {image.release} ({', '.join(image.packages) or image.vmlinuz}), {accelerator}")
-        configs[spec.slug] = json.dumps({"spec": spec.text, "image": image.to_json(), "accelerator": accelerator,
+        print(f"{spec.name}: {image.release} ({', '.join(image.packages) or image.vmlinuz}), {accelerator}")
+        configs[spec.slug] = json.dumps({"spec": spec.name, "kernel_spec": spec.text, "image": image.to_json(),
+                                         "accelerator": accelerator,
                                          "cpus": cpus, "timeout": guest_timeout, "build": str(build_dir)})
     return configs
 
@@ -193,9 +195,9 @@ def cmd_run(args) -> int:
         target_dir = out / spec.slug
         target_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        print(f"{spec.text}: running", flush=True)
+        print(f"{spec.name}: running", flush=True)
         code = _run_target(configs[spec.slug], target_dir, args, run_block)
-        print(f"{spec.text}: done in {time.monotonic() - started:.0f} s", flush=True)
+        print(f"{spec.name}: done in {time.monotonic() - started:.0f} s", flush=True)
         return spec, target_dir, code
 
     # Targets run side by side: guests are single-threaded under TCG, and the
@@ -205,7 +207,7 @@ def cmd_run(args) -> int:
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1))) as pool:
             for spec, target_dir, code in pool.map(run_one, specs):
-                print(f"\n== {spec.text}")
+                print(f"\n== {spec.name}")
                 print((target_dir / "pytest.log").read_text().rstrip())
                 codes[spec.slug] = code
     except KeyboardInterrupt:
@@ -227,7 +229,7 @@ def _finish_run(out: pathlib.Path, specs: list, codes: dict, args, interrupted: 
         if document is None:
             if codes.get(spec.slug) == pytest.ExitCode.NO_TESTS_COLLECTED:
                 continue  # -k selected nothing of this target's program set
-            print(f"tcprepro: {spec.text}: no results.json (pytest ended with {codes.get(spec.slug)}; "
+            print(f"tcprepro: {spec.name}: no results.json (pytest ended with {codes.get(spec.slug)}; "
                   f"see {target_dir / 'pytest.log'})", file=sys.stderr)
             if codes.get(spec.slug) in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
                 statuses.append(gate.ERROR)
@@ -293,7 +295,7 @@ def cmd_exec(args) -> int:
     try:
         image = kernel_store.prepare(spec)
         accelerator = qemu.choose_accelerator(args.accel, image)
-    except (kernel_store.KernelSpecError, qemu.GuestError) as error:
+    except (kernel_store.KernelSpecError, kernel_store.CacheError, qemu.GuestError) as error:
         raise UsageError(str(error)) from None
     script = out / "guest-job.sh"
     script.write_text("export PATH=/run/tcprepro/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n"
@@ -309,6 +311,39 @@ def cmd_exec(args) -> int:
     print(f"tcprepro exec: {image.release} under {run.accelerator}: booted in {run.boot_seconds} s, "
           f"ended after {run.total_seconds} s with status {run.status}; files in {out}", file=sys.stderr)
     return run.status
+
+
+def cmd_kernel_build(args) -> int:
+    """Builds (or finds cached) a kernel and prints the --kernel spec that boots it, last."""
+    from harness import kernel_build, kernel_store
+    if os.geteuid() != 0:
+        raise UsageError("kernel build needs root: it writes the shared kernel cache in " + str(kernel_store.CACHE))
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    if not kernel_store.LABEL.fullmatch(args.name):
+        raise UsageError(f"--name {args.name}: a letter then up to 39 letters, digits or ._+-")
+    try:
+        kernel_build.check_fragment(args.config)
+        for patch in args.patch:
+            if not patch.is_file():
+                raise kernel_build.BuildInputError(f"--patch {patch}: no such file")
+        source = (kernel_build.debian_source(args.source) if args.source.startswith("debian:")
+                  else kernel_build.tree_source(pathlib.Path(args.source)))
+        if args.check_config:
+            config = kernel_build.check_config(source, args.config)
+            print(f"{args.config}: every option kept by olddefconfig on {source.identity} ({config})")
+            return 0
+        built = kernel_build.build(source, args.patch, args.config, args.jobs)
+    except (kernel_build.BuildInputError, kernel_store.KernelSpecError, kernel_store.CacheError) as error:
+        raise UsageError(str(error)) from None
+    except kernel_build.BuildError as error:
+        print(f"tcprepro: error: {error}", file=sys.stderr)
+        return 3
+    how = "cached" if built.seconds is None else f"built in {built.seconds:.0f} s"
+    print(f"{built.release} from {built.source}" + (f" + {', '.join(built.patches)}" if built.patches else "")
+          + f": {how} ({built.folder})")
+    print(f"{args.name}=local:{built.bzimage}")
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -357,6 +392,7 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the scenarios and write a report")
     run.add_argument("--kernel", action="append", metavar="SPEC",
+<<<<<<< HEAD
                      help="target kernel (repeatable): host (the default), debian:<suite>, "
                           "debian:<suite>=<package version>, local:<vmlinuz>:<modules folder>")
     run.add_argument("--kernels", type=pathlib.Path, metavar="FILE",
@@ -372,6 +408,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
                      help="compare the results with an earlier run's folder at the end (compare.json, compare.md); "
                           "a changed result makes the run exit 1")
+=======
+                     help="target kernel (repeatable): host (the default), debian:<suite>[/cloud|/rt], "
+                          "debian:<suite>-backports, debian:<suite>=<package version>, "
+                          "local:<vmlinuz>[:<modules folder>]; NAME=<spec> names its column")
+>>>>>>> kernels
     run.add_argument("-k", metavar="EXPR", help="result ids to run, as `list --variants` prints them, joined by and/or/not "
                                                 "and parentheses; a word takes the ids it starts, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
@@ -386,13 +427,30 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     exe = sub.add_parser("exec", help="boot one kernel in QEMU and run a command in it")
-    exe.add_argument("--kernel", required=True, metavar="SPEC", help="debian:<suite>[=<version>] or local:<vmlinuz>:<modules>")
+    exe.add_argument("--kernel", required=True, metavar="SPEC", help="any --kernel spec of run except host")
     exe.add_argument("--accel", choices=ACCELERATORS, default="auto")
     exe.add_argument("--impairment-backend", choices=IMPAIRMENT_BACKENDS, default="auto")
     exe.add_argument("--out", help="folder for the console log and the command's files (default: a new temp folder)")
     exe.add_argument("--guest-timeout", type=float, default=900, metavar="SECONDS")
     exe.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     exe.set_defaults(func=cmd_exec)
+
+    kernel = sub.add_parser("kernel", help="kernels for --kernel: build one here").add_subparsers(
+        dest="kernel_command", required=True)
+    kbuild = kernel.add_parser("build", help="build a kernel from a source tree or Debian's linux-source "
+                                             "(tinyconfig + kernels/tcprepro.config, patches applied); "
+                                             "prints the --kernel spec that boots it")
+    kbuild.add_argument("--from", dest="source", required=True, metavar="SOURCE",
+                        help="debian:<suite>[=<version>] (its linux-source package) or a clean kernel source folder")
+    kbuild.add_argument("--patch", action="append", type=pathlib.Path, default=[], metavar="FILE",
+                        help="a patch (-p1) to apply, repeatable, in order")
+    kbuild.add_argument("--config", type=pathlib.Path, default=REPO / "kernels" / "tcprepro.config",
+                        metavar="FRAGMENT", help="config fragment on top of tinyconfig (default kernels/tcprepro.config)")
+    kbuild.add_argument("--name", default="built", help="the label in the printed spec (NAME=local:...)")
+    kbuild.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="make -j")
+    kbuild.add_argument("--check-config", action="store_true",
+                        help="only configure: check that every option of the fragment survives on this source")
+    kbuild.set_defaults(func=cmd_kernel_build)
 
     lst = sub.add_parser("list", help="list scenarios and the claims they test")
     lst.add_argument("--variants", action="store_true",

@@ -41,7 +41,8 @@ class QemuTarget:
     """A kernel booted in QEMU; one boot runs every selected test."""
 
     def __init__(self, config: dict):
-        self.name = config["spec"]
+        self.name = config["spec"]  # the label, or the spec when it has none
+        self.kernel_spec = config.get("kernel_spec", self.name)
         self.image = kernel_store.KernelImage.from_json(config["image"])
         self.accelerator = config["accelerator"]
         self.cpus = config["cpus"]
@@ -54,7 +55,7 @@ class QemuTarget:
     def describe(self) -> dict:
         info = self.kernel.to_json() if self.kernel else {"release": self.image.release, "version": None,
                                                           "upstream": None, "machine": "x86_64"}
-        described = {"name": self.name, "accelerator": self.accelerator, "kernel": info,
+        described = {"name": self.name, "spec": self.kernel_spec, "accelerator": self.accelerator, "kernel": info,
                      "packages": list(self.image.packages), "cpus": self.cpus, "console_log": "console.log"}
         if self.guest_run:
             described.update(boot_seconds=self.guest_run.boot_seconds, guest_seconds=self.guest_run.total_seconds)

@@ -83,6 +83,7 @@ class Column:
     boot_seconds: float | None
     source_dir: str  # where the results.json came from, the last resort to tell columns apart
     short: str = ""  # how annotations name it: the upstream version, or the label where that is ambiguous
+    packages: tuple[str, ...] = ()  # what was booted: Debian "name=version", or a built kernel's source and patches
 
     @property
     def emulated(self) -> bool:
@@ -164,6 +165,7 @@ def _column(rs: ResultSet, out_dir: Path) -> Column:
         if console else None,
         boot_seconds=target.get("boot_seconds"),
         source_dir=str(rs.base_dir),
+        packages=tuple(str(p) for p in target.get("packages") or ()),
     )
 
 
