@@ -392,9 +392,9 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the scenarios and write a report")
     run.add_argument("--kernel", action="append", metavar="SPEC",
-<<<<<<< HEAD
-                     help="target kernel (repeatable): host (the default), debian:<suite>, "
-                          "debian:<suite>=<package version>, local:<vmlinuz>:<modules folder>")
+                     help="target kernel (repeatable): host (the default), debian:<suite>[/cloud|/rt], "
+                          "debian:<suite>-backports, debian:<suite>=<package version>, "
+                          "local:<vmlinuz>[:<modules folder>]; NAME=<spec> names its column")
     run.add_argument("--kernels", type=pathlib.Path, metavar="FILE",
                      help="a file of kernel specs, one a line ('#' starts a comment); adds to --kernel")
     run.add_argument("--shard", metavar="K/N",
@@ -408,11 +408,6 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
                      help="compare the results with an earlier run's folder at the end (compare.json, compare.md); "
                           "a changed result makes the run exit 1")
-=======
-                     help="target kernel (repeatable): host (the default), debian:<suite>[/cloud|/rt], "
-                          "debian:<suite>-backports, debian:<suite>=<package version>, "
-                          "local:<vmlinuz>[:<modules folder>]; NAME=<spec> names its column")
->>>>>>> kernels
     run.add_argument("-k", metavar="EXPR", help="result ids to run, as `list --variants` prints them, joined by and/or/not "
                                                 "and parentheses; a word takes the ids it starts, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
