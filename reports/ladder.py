@@ -33,15 +33,31 @@ MARGIN = 6
 # A long exchange (retransmissions, port sweeps) keeps its head and tail.
 MAX_DRAWN, HEAD_DRAWN = 40, 30
 
-# Standalone files carry their own style; inline copies use the report's (same class names).
-STYLE = (
-    "text{font:10px ui-monospace,Menlo,Consolas,monospace;fill:#1f2328}"
-    ".lane{stroke:#8c959f;stroke-width:1}.h{font-weight:600}.t,.n,.gap{fill:#59636e}.n{font-size:9px}"
-    ".a{stroke:#0969da;fill:none;stroke-width:1.2}.ah{fill:#0969da}"
-    ".crafted .a{stroke:#8250df}.crafted .ah,.crafted .m{fill:#8250df}"
-    ".held .a,.delayed .a{stroke:#9a6700;stroke-dasharray:4 2}.held .ah,.delayed .ah,.held .m,.delayed .m{fill:#9a6700}"
-    ".dropped .a{stroke:#cf222e;stroke-dasharray:4 2}.dropped .m{fill:#cf222e}.x{stroke:#cf222e;stroke-width:1.5}.m{font-weight:700}"
+# Standalone files carry their own style; inline copies use the page's (style("svg.ladder")).
+RULES = (
+    ("text", "font:10px ui-monospace,Menlo,Consolas,monospace;fill:#1f2328"),
+    (".lane", "stroke:#8c959f;stroke-width:1"),
+    (".h", "font-weight:600"),
+    (".t,.n,.gap", "fill:#59636e"),
+    (".n", "font-size:9px"),
+    (".a", "stroke:#0969da;fill:none;stroke-width:1.2"),
+    (".ah", "fill:#0969da"),
+    (".m", "font-weight:700"),
+    (".crafted .a", "stroke:#8250df"),
+    (".crafted .ah,.crafted .m", "fill:#8250df"),
+    (".held .a,.delayed .a", "stroke:#9a6700;stroke-dasharray:4 2"),
+    (".held .ah,.delayed .ah,.held .m,.delayed .m", "fill:#9a6700"),
+    (".dropped .a", "stroke:#cf222e;stroke-dasharray:4 2"),
+    (".dropped .m", "fill:#cf222e"),
+    (".x", "stroke:#cf222e;stroke-width:1.5"),
 )
+
+
+def style(scope: str = "") -> str:
+    """The ladder's CSS; with a scope (e.g. "svg.ladder") it touches no other picture on a page."""
+    prefix = f"{scope} " if scope else ""
+    return "".join("{}{{{}}}".format(",".join(prefix + part for part in selector.split(",")), rule)
+                   for selector, rule in RULES)
 
 
 class ExchangeError(ValueError):
@@ -194,7 +210,7 @@ def svg(exchange: Exchange, standalone: bool = True) -> str:
                               "viewBox": f"0 0 {width} {height}", "role": "img"})
     if standalone:
         root.set("xmlns", "http://www.w3.org/2000/svg")
-        ET.SubElement(root, "style").text = STYLE
+        ET.SubElement(root, "style").text = style()
     ET.SubElement(root, "title").text = f"{exchange.capture}: {len(exchange.segments)} segments"
     for lane in exchange.lanes:
         x = lanes[lane.name]

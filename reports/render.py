@@ -5,11 +5,15 @@ from pathlib import Path
 
 import jinja2
 
+from markupsafe import Markup
+
+from . import ladder
 from .load import load_result_sets
 from .model import build_report
 
 TEMPLATES = Path(__file__).parent / "templates"
 OUTPUTS = {"html": "report.html", "md": "report.md"}
+LADDER_STYLE = Markup(ladder.style("svg.ladder"))  # our own constant CSS
 
 # Verdict and outcome values to the four colours; anything unknown stays grey.
 TONES = {
@@ -33,7 +37,8 @@ def render_report(result_dirs: list[Path], out_dir: Path) -> dict[str, Path]:
     written = {}
     for kind, name in OUTPUTS.items():
         path = out_dir / name
-        path.write_text(env.get_template(f"{name}.j2").render(report=report), encoding="utf-8")
+        path.write_text(env.get_template(f"{name}.j2").render(report=report, ladder_style=LADDER_STYLE),
+                        encoding="utf-8")
         written[kind] = path
     return written
 
