@@ -159,8 +159,8 @@ def cmd_run(args) -> int:
         return unusual[0]
 
     from reports import render_report
-    paths = render_report([out], out)
-    print(f"\nreport: {paths['html']}\n        {paths['md']}")
+    written = render_report([out], out)
+    print(f"\n{written.summary}\nreport: {written.html}\n        {written.md}")
     return max(int(c) for c in codes if c != pytest.ExitCode.NO_TESTS_COLLECTED)
 
 
@@ -217,10 +217,10 @@ def cmd_doctor(args) -> int:
 def cmd_report(args) -> int:
     from reports import ReportInputError, render_report
     try:
-        paths = render_report(args.dirs, args.out)
+        written = render_report(args.dirs, args.out)
     except ReportInputError as error:
         raise UsageError(str(error)) from None
-    print(f"report: {paths['html']}\n        {paths['md']}")
+    print(f"{written.summary}\nreport: {written.html}\n        {written.md}")
     return 0
 
 

@@ -207,7 +207,7 @@ def _behaviours(annotation: Annotation | None, cells: list[Cell | None], columns
         indices = [by_short[kernel] for kernel in group.kernels if kernel in by_short]
         first = cells[indices[0]] if indices else None
         view = first.views[0] if first and first.views else None
-        out.append(Behaviour([columns[i].label for i in indices], group, view,
+        out.append(Behaviour([_kernel_name(columns[i]) for i in indices], group, view,
                              first.claim_verdict if first else "unknown",
                              first.expectation_verdict if first else "none"))
     return out
@@ -270,6 +270,11 @@ def _value(key: str, results: list[dict], measured, differing, emulated: bool) -
         text = range_text(values) if numbers else "differs by variant"
         full = "; ".join(f"{variant_name(r.get('variant'))}: {full_text(v)}" for r, v in found)
     return Value(key, text, full, key in differing, key in measured, emulated and is_timing(key))
+
+
+def _kernel_name(column: Column) -> str:
+    """'debian:bookworm (6.1.176)': the target and the version expectations are matched against."""
+    return column.label if column.upstream in (column.label, "unknown") else f"{column.label} ({column.upstream})"
 
 
 def _ran(result: dict | None) -> bool:

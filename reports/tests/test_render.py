@@ -19,8 +19,8 @@ CHANGED_S1A = dict(
 def render(tmp_path: Path, *dirs: Path) -> tuple[str, str, Path]:
     out = tmp_path / "report"
     written = render_report(list(dirs), out)
-    assert written == {"html": out / "report.html", "md": out / "report.md"}
-    return written["html"].read_text(), written["md"].read_text(), out
+    assert (written.html, written.md) == (out / "report.html", out / "report.md")
+    return written.html.read_text(), written.md.read_text(), out
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def test_verdicts_carry_their_colour_class(one_kernel):
                   'class="badge claim-holds"', 'class="badge claim-refuted"',
                   'class="badge good">as expected', 'class="badge bad">unexpected', 'class="badge muted">none'):
         assert badge in html
-    assert "| 🟢🔴 refuted<br>" in md and "| 🟢🟢 holds<br>" in md  # outcome and expectation dots
+    assert "| 🟢🔴 ⭕ claim refuted<br>" in md and "| 🟢🟢 🟣 claim holds<br>" in md  # outcome and expectation dots
 
 
 def test_header_names_run_revision_and_kernel(one_kernel):
