@@ -224,6 +224,15 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_show(args) -> int:
+    from harness import show
+    try:
+        print(show.show(args.result, args.kernel, args.dir, REPO / "results"))
+    except show.ShowError as error:
+        raise UsageError(str(error)) from None
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="tcprepro", description=(
         "Reproduce Linux kernel TCP behaviours in throwaway network namespaces and report per kernel."))
@@ -264,11 +273,29 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("dirs", nargs="+", type=pathlib.Path, metavar="DIR")
     rep.add_argument("--out", type=pathlib.Path, required=True, help="where to write report.html and report.md")
     rep.set_defaults(func=cmd_report)
+
+    sho = sub.add_parser("show", help="one result of a saved run as text: verdicts, key observations, ladder")
+    sho.add_argument("result", metavar="RESULT", help="result id or a unique prefix, e.g. S3_TimeWait.S3c_CraftedStaleRst")
+    sho.add_argument("dir", nargs="?", type=pathlib.Path, metavar="DIR",
+                     help="the run's directory (default: the newest under results/)")
+    sho.add_argument("--kernel", metavar="K", help="only this target (e.g. host, debian:bookworm), release or version")
+    sho.set_defaults(func=cmd_show)
     return top
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    # `show RESULT --kernel K DIR`: argparse leaves a positional after an option unparsed.
+    if args.command == "show" and args.dir is None and len(extra) == 1 and not extra[0].startswith("-"):
+        args.dir = pathlib.Path(extra[0])
+    elif extra:
+        top.parse_args(argv)  # the usual error, exit 2
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = _parse(argv)
     try:
         return args.func(args)
     except UsageError as error:

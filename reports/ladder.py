@@ -301,7 +301,7 @@ def text(exchange: Exchange) -> str:
             lines.append(f"{'':>10}  … {row} segments not shown (see the pcap) …")
             continue
         if exchange.self_connect:
-            arrow = f"{row.source:>{width}} ↺ {'':<{width}}"
+            arrow = f"{row.source:>{width}} ↺"
         elif names.index(row.source) < names.index(row.destination):
             arrow = f"{row.source:>{width}} ──▶ {row.destination:<{width}}"
         else:

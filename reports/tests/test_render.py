@@ -153,3 +153,15 @@ def test_markdown_table_rows_stay_on_one_line(two_kernels):
     _, md, _ = two_kernels
     rows = [line for line in md.splitlines() if line.startswith("| ") and "S1a" in line]
     assert len(rows) == 1 and rows[0].count(" | ") >= 3
+
+
+def test_the_summary_line_counts_the_rows_that_differ(tmp_path):
+    run = tmp_path / "run"
+    write_target(run, "new", "6.12.3", standard_results(**CHANGED_S1A))
+    write_target(run, "old", "6.6.0", standard_results())
+    assert render_report([run], tmp_path / "out").summary == "1 of 4 rows differ between 2 kernels"
+
+
+def test_numbers_print_as_numbers():
+    from reports.values import range_text
+    assert range_text([999.4, 1000.2]) == "999.4–1000" and short_text(123456.7) == "123457"
