@@ -162,7 +162,8 @@ _RESULT_LINE = re.compile(r"\[ {2}( {5}OK| FAILED |SKIPPED ) \] (\S+) \((\d+) ms
 
 
 def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
-              on_result: Callable[[RawResult], None] = lambda raw: None) -> list[RawResult]:
+              on_result: Callable[[RawResult], None] = lambda raw: None,
+              on_start: Callable[[CaseTest], None] = lambda test: None) -> list[RawResult]:
     """Runs tests of one case program in a single process: cheaper where starting a
     process is slow (a QEMU guest under TCG). Each test's result is read from the
     program's output as soon as the test ends and handed to `on_result`, so a
@@ -184,6 +185,8 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
             batch_log.write(line)
             if line.startswith("[ RUN      ] "):
                 section = []
+                if line[13:].strip() in by_id:
+                    on_start(by_id[line[13:].strip()])
             section.append(line)
             ended = _RESULT_LINE.match(line)
             if ended and ended.group(2) in by_id:
@@ -196,6 +199,7 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
     results = []
     for test in tests:
         if test.id not in finished:
+            on_start(test)
             finished[test.id] = run_test(test, evidence_root)
             on_result(finished[test.id])
         results.append(finished[test.id])

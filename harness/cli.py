@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 
+from harness import progress
+
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = REPO / "build"
 USAGE_ERROR = 2
@@ -101,8 +103,9 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
     return configs
 
 
-def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) -> int:
-    """One target's pytest session, in its own process; its output goes to pytest.log."""
+def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, progress_fd: int) -> int:
+    """One target's pytest session, in its own process; its output goes to pytest.log,
+    its live progress (harness/progress.py) to progress_fd."""
     command = [
         sys.executable, "-m", "pytest", str(REPO / "harness" / "suite"),
         "-c", str(REPO / "harness" / "suite" / "pytest.ini"),
@@ -113,9 +116,14 @@ def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) ->
     ]
     if args.k:
         command += ["-k", args.k]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend,
+           progress.FD_VARIABLE: str(progress_fd)}
     with (target_dir / "pytest.log").open("w") as log:
-        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
+        try:
+            return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                  pass_fds=(progress_fd,)).returncode
+        finally:
+            os.close(progress_fd)  # the reader sees the end when the target's process has gone too
 
 
 def cmd_run(args) -> int:
@@ -132,23 +140,29 @@ def cmd_run(args) -> int:
     run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
                  "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision()}
 
+    board = progress.Board([spec.text for spec in specs])
+
     def run_one(spec):
         target_dir = out / spec.slug
         target_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        print(f"{spec.text}: running", flush=True)
-        code = _run_target(configs[spec.slug], target_dir, args, run_block)
-        print(f"{spec.text}: done in {time.monotonic() - started:.0f} s", flush=True)
+        board.note(f"{spec.text}: running")
+        progress_fd, reader = progress.watch(spec.text, board)
+        code = _run_target(configs[spec.slug], target_dir, args, run_block, progress_fd)
+        reader.join()
+        board.note(f"{spec.text}: done in {time.monotonic() - started:.0f} s")
         return spec, target_dir, code
 
     # Targets run side by side: guests are single-threaded under TCG, and the
     # host target is short. Each target's output is printed when it ends.
     codes = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1))) as pool:
-        for spec, target_dir, code in pool.map(run_one, specs):
-            print(f"\n== {spec.text}")
-            print((target_dir / "pytest.log").read_text().rstrip())
-            codes.append(code)
+        finished = list(pool.map(run_one, specs))
+    board.close()
+    for spec, target_dir, code in finished:
+        print(f"\n== {spec.text}")
+        print((target_dir / "pytest.log").read_text().rstrip())
+        codes.append(code)
     if all(code == pytest.ExitCode.NO_TESTS_COLLECTED for code in codes):
         if created:
             shutil.rmtree(out)
