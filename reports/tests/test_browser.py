@@ -83,6 +83,17 @@ def rendered(tmp_path_factory):
     return dom, shot, base / "shot.png"
 
 
+def test_five_kernels_fit_a_laptop_screen(rendered, tmp_path):
+    """No horizontal scrolling at 1366 px: measured by a probe added to a copy of the page."""
+    report = Path(rendered[2]).parent / "report" / "report.html"
+    probe = report.with_name("probe.html")
+    probe.write_text(report.read_text().replace("</body>", "<script>onload = () => console.log('width', "
+                     "document.documentElement.scrollWidth, document.documentElement.clientWidth)</script></body>"))
+    dom = _chromium("--window-size=1366,900", "--dump-dom", probe.as_uri(), profile=tmp_path / "profile")
+    widths = [line.split('"width ', 1)[1].split('"', 1)[0].split() for line in _console(dom.stderr) if '"width ' in line]
+    assert widths and int(widths[0][0]) <= int(widths[0][1]), widths
+
+
 def _console(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
