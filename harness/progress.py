@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import sys
 import threading
 import time
@@ -120,7 +121,7 @@ class Board:
     def note(self, text: str) -> None:
         """A line of its own, above the live block."""
         with self._lock:
-            self._print([text])
+            self._print([text], always=True)
 
     def event(self, name: str, event: dict) -> None:
         with self._lock:
@@ -167,14 +168,14 @@ class Board:
             return lines
         return []
 
-    def _print(self, lines: list[str]) -> None:
+    def _print(self, lines: list[str], always: bool = False) -> None:
         if not self.live:
             for line in lines:
                 self.out.write(line + "\n")
             self.out.flush()
             return
         # Failures and notes scroll above; the block of one line per kernel is redrawn below them.
-        shown = [line for line in lines if "✗" in line or not any(line.startswith(k + ":") for k in self.kernels)]
+        shown = lines if always else [line for line in lines if "✗" in line]
         if self._drawn:
             self.out.write(f"\x1b[{self._drawn}F\x1b[J")
         for line in shown:
@@ -188,10 +189,8 @@ class Board:
 
 
 def _columns() -> int:
-    try:
-        return os.get_terminal_size().columns
-    except OSError:
-        return 120
+    columns = shutil.get_terminal_size((120, 24)).columns
+    return columns if columns >= 40 else 120  # a pseudo-terminal may say 0
 
 
 def follow(stream: IO[str], on_event: Callable[[dict], None]) -> None:
