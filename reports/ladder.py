@@ -38,7 +38,10 @@ RULES = (
     ("text", "font:10px ui-monospace,Menlo,Consolas,monospace;fill:#1f2328"),
     (".lane", "stroke:#8c959f;stroke-width:1"),
     (".h", "font-weight:600"),
-    (".t,.n,.gap", "fill:#59636e"),
+    (".t,.d,.n,.gap", "fill:#59636e"),
+    (".t", "text-anchor:end"),
+    (".c", "text-anchor:middle"),
+    (".e", "text-anchor:end"),
     (".n", "font-size:9px"),
     (".a", "stroke:#0969da;fill:none;stroke-width:1.2"),
     (".ah", "fill:#0969da"),
@@ -106,8 +109,8 @@ class Segment:
 
     @property
     def detail(self) -> str:
-        """Everything recorded about the segment, for a tooltip."""
-        parts = [self.label]
+        """What the label leaves out, for a tooltip."""
+        parts = [f"{self.source} → {self.destination}"]
         if self.seq_abs is not None:
             parts.append(f"seq_abs {self.seq_abs}")
         if self.ack_abs is not None:
@@ -216,7 +219,7 @@ def svg(exchange: Exchange, standalone: bool = True) -> str:
         x = lanes[lane.name]
         anchor = "start" if exchange.self_connect or x == TIME_WIDTH + MARGIN else "end"
         _text(root, x, 11, lane.name, anchor, "h")
-        _text(root, x, 23, " ".join(lane.endpoints), anchor, "t")
+        _text(root, x, 23, " ".join(lane.endpoints), anchor, "d")
         ET.SubElement(root, "line", {"class": "lane", "x1": str(x), "y1": str(HEADER - 3),
                                      "x2": str(x), "y2": str(height - MARGIN)})
     y = HEADER
@@ -275,8 +278,8 @@ def _arrowhead(group: ET.Element, x: int, y: int, direction: int) -> None:
 
 def _text(parent: ET.Element, x, y, text: str, anchor: str = "start", css: str = "") -> ET.Element:
     attributes = {"x": str(x), "y": str(y)}
-    if anchor != "start":
-        attributes["text-anchor"] = anchor
+    # Anchors by class (.t ends, .c centres): a few bytes less per segment.
+    css = " ".join(filter(None, [css, {"middle": "c", "end": "" if css == "t" else "e"}.get(anchor, "")]))
     if css:
         attributes["class"] = css
     element = ET.SubElement(parent, "text", attributes)
