@@ -229,25 +229,25 @@ def svg(exchange: Exchange, standalone: bool = True) -> str:
                   "start", "gap")
             y += ROW
             continue
-        _segment_svg(root, row, lanes, y, exchange.self_connect)
+        _segment_svg(root, row, lanes, y)
         y += ROW + (NOTE_ROW if row.note else 0)
     return ET.tostring(root, encoding="unicode", short_empty_elements=True)
 
 
-def _segment_svg(root: ET.Element, segment: Segment, lanes: dict[str, int], y: int, self_connect: bool) -> None:
+def _segment_svg(root: ET.Element, segment: Segment, lanes: dict[str, int], y: int) -> None:
     group = ET.SubElement(root, "g", {"class": segment.mark} if segment.mark else {})
     ET.SubElement(group, "title").text = segment.detail + (f" · {segment.note}" if segment.note else "")
     top = y + ROW - 9  # where the arrow starts
     _text(group, TIME_WIDTH - 4, top + 3, time_text(segment.t), "end", "t")
-    start = lanes[segment.source]
-    if self_connect:
-        # Out of the lane and back: the socket sends to itself.
-        end_y = top + SLANT
-        ET.SubElement(group, "path", {"class": "a", "d": f"M{start} {top}h{SELF_LOOP}v{SLANT}h{-SELF_LOOP + 6}"})
-        _arrowhead(group, start, end_y, -1)
-        _label(group, start + SELF_LOOP + 6, top + 4, segment, "start")
+    start, end = lanes[segment.source], lanes[segment.destination]
+    if start == end:
+        # Out of the lane and back (a socket sending to itself): rightwards from the first lane, else leftwards.
+        side = 1 if start == min(lanes.values()) else -1
+        ET.SubElement(group, "path", {"class": "a", "d": f"M{start} {top}h{side * SELF_LOOP}v{SLANT}"
+                                                         f"h{-side * (SELF_LOOP - 6)}"})
+        _arrowhead(group, start, top + SLANT, -side)
+        anchor, x, y_label = ("start" if side > 0 else "end"), start + side * (SELF_LOOP + 6), top + 4
     else:
-        end = lanes[segment.destination]
         direction = 1 if end > start else -1
         if segment.mark == "dropped":
             # It never arrived: the arrow stops half-way, at a cross.
@@ -260,10 +260,10 @@ def _segment_svg(root: ET.Element, segment: Segment, lanes: dict[str, int], y: i
             ET.SubElement(group, "line", {"class": "a", "x1": str(start), "y1": str(top),
                                           "x2": str(end - direction * 6), "y2": str(top + SLANT)})
             _arrowhead(group, end, top + SLANT, direction)
-        _label(group, (start + end) // 2, top - 3, segment, "middle")
+        anchor, x, y_label = "middle", (start + end) // 2, top - 3
+    _label(group, x, y_label, segment, anchor)
     if segment.note:
-        x = start + SELF_LOOP + 6 if self_connect else (start + lanes[segment.destination]) // 2
-        _text(group, x, top + SLANT + 10, segment.note, "start" if self_connect else "middle", "n")
+        _text(group, x, top + SLANT + 10, segment.note, anchor, "n")
 
 
 def _label(group: ET.Element, x: int, y: int, segment: Segment, anchor: str) -> None:
@@ -303,8 +303,8 @@ def text(exchange: Exchange) -> str:
         if isinstance(row, int):
             lines.append(f"{'':>10}  … {row} segments not shown (see the pcap) …")
             continue
-        if exchange.self_connect:
-            arrow = f"{row.source:>{width}} ↺"
+        if row.source == row.destination:
+            arrow = f"{row.source:>{width}} ↺" + ("" if exchange.self_connect else " " * (width + 2))
         elif names.index(row.source) < names.index(row.destination):
             arrow = f"{row.source:>{width}} ──▶ {row.destination:<{width}}"
         else:

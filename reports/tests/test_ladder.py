@@ -128,3 +128,16 @@ def test_the_harness_draws_the_svg_beside_the_pcap(tmp_path):
                       "description": "ladder diagram of client.pcap, 12 segments"}]
     svg = ET.parse(ladder.ladder_path(pcap)).getroot()
     assert svg.tag == f"{SVG}svg" and svg.find(f"{SVG}style") is not None  # a standalone file
+
+
+def test_a_segment_to_its_own_lane_loops_in_a_two_lane_exchange(tmp_path):
+    doc = json.loads(CRAFTED.read_text())
+    doc["segments"][0].update({"to": "client"})
+    doc["segments"][1].update({"from": "server", "to": "server"})
+    path = tmp_path / "client.pcap.exchange.json"
+    path.write_text(json.dumps(doc))
+    exchange = ladder.load(path)
+    drawn = groups(ladder.svg(exchange))
+    assert drawn[0].find(f"{SVG}path[@class='a']").get("d").startswith("M78 ")  # out of the client lane, rightwards
+    assert "h-26" in drawn[1].find(f"{SVG}path[@class='a']").get("d")  # out of the server lane, leftwards
+    assert "client ↺" in ladder.text(exchange).splitlines()[1]
