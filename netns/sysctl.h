@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "netns/namespace.h"
 
@@ -17,6 +18,9 @@ namespace tcprepro {
 // The value of `key` ("net.ipv4.tcp_tw_reuse") in `ns`, whitespace-normalised;
 // nullopt if this kernel has no such knob.
 std::optional<std::string> ReadSysctl(const NetNamespace& ns, const std::string& key);
+
+// "40000 40255" (ip_local_port_range's text) as {40000, 40255}; throws LabError otherwise.
+std::pair<int, int> ParsePortRange(const std::string& text);
 
 class SysctlGuard {
  public:

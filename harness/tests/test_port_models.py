@@ -142,3 +142,12 @@ def test_derive_observations_adds_statistics_and_the_fit():
     assert derived["fitted_model"] == "random_increment"
     assert derived["share_deltas_even_2_to_16"] == 1.0
     assert derived["model_fit"]["steps"] == 49
+
+
+def test_derive_observations_computes_parity_shares_from_recorded_ports():
+    derived = derive_observations({"connect_ports": [40000, 40002, 40004, 40005], "bind0_ports": [40001, 40003],
+                                   "outgoing_ports_head": [40000 + i for i in range(20)]})
+    assert derived["connect_even_share"] == 0.75
+    assert derived["bind0_odd_share"] == 1.0
+    assert derived["outgoing_odd_share_first_16"] == 0.5  # only the first 16 ports count
+    assert "bind_no_port_connect_even_share" not in derived  # not recorded: not derived
