@@ -1,7 +1,7 @@
 """Ladder (sequence) diagrams of one story's exchange, drawn from the lab's record of its capture.
 
-For every pcap a story records, the lab writes `<capture>.exchange.json` beside it
-(schema "tcprepro-exchange/1", described in reports/README.md): the lanes (the
+For every pcap a story records, the lab writes `<name>.exchange.json` beside it
+(client.pcap -> client.exchange.json; schema "tcprepro-exchange/1", harness/RESULTS.md): the lanes (the
 story's roles and their addresses) and one entry per captured segment, with
 relative sequence numbers and what an impairment or raw_tcp did to it. This module
 reads that record and draws it: as compact SVG (time going down, one arrow per
@@ -137,11 +137,13 @@ class Exchange:
 
 
 def exchange_path(pcap: Path) -> Path:
-    return pcap.with_name(pcap.name + EXCHANGE_SUFFIX)
+    """client.pcap -> client.exchange.json (harness/RESULTS.md)."""
+    return pcap.with_suffix(EXCHANGE_SUFFIX)
 
 
 def ladder_path(pcap: Path) -> Path:
-    return pcap.with_name(pcap.name + LADDER_SUFFIX)
+    """client.pcap -> client.ladder.svg."""
+    return pcap.with_suffix(LADDER_SUFFIX)
 
 
 def load(path: Path) -> Exchange:
@@ -164,7 +166,8 @@ def load(path: Path) -> Exchange:
         raise ExchangeError(f"{path}: does not follow {SCHEMA} ({error})") from error
     if not lanes:
         raise ExchangeError(f"{path}: no lanes")
-    return Exchange(str(doc.get("capture") or path.name.removesuffix(EXCHANGE_SUFFIX)), lanes, segments, Path(path))
+    return Exchange(str(doc.get("capture") or path.name.removesuffix(EXCHANGE_SUFFIX) + ".pcap"), lanes, segments,
+                    Path(path))
 
 
 def _segment(entry: dict, lanes: set[str]) -> Segment:

@@ -30,7 +30,7 @@ def run_dir(tmp_path):
     for name, upstream in (("debian:trixie", "6.12.107"), ("host", "6.18.44")):
         target = write_target(run, name, upstream, results)
         pcap = target / "evidence" / CRAFTED / "client.pcap"
-        shutil.copy(FIXTURES / "s3c_crafted.client.pcap.exchange.json", pcap.with_name("client.pcap.exchange.json"))
+        shutil.copy(FIXTURES / "s3c_crafted.client.exchange.json", pcap.with_name("client.exchange.json"))
     return run
 
 
@@ -76,4 +76,4 @@ def test_a_directory_without_results_is_exit_2(tmp_path):
 def test_a_result_without_exchange_file_says_so(run_dir):
     shown = tcprepro("show", "S1/SelfConnect.S1a_Explicit/ipv4_loopback", "--kernel", "host", run_dir)
     assert shown.returncode == 0
-    assert "client.pcap: no ladder (no client.pcap.exchange.json beside it)" in shown.stdout
+    assert "client.pcap: no ladder (no client.exchange.json beside it)" in shown.stdout

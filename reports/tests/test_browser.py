@@ -60,15 +60,15 @@ def _five_kernel_run(run: Path) -> None:
         doc = json.loads((target / "results.json").read_text())
         doc["target"]["kernel"]["release"] = f"{upstream}-{PAYLOADS[0]}"
         (target / "results.json").write_text(json.dumps(doc))
-        self_connect = json.loads((FIXTURES / "s1a_self.host.pcap.exchange.json").read_text())
+        self_connect = json.loads((FIXTURES / "s1a_self.host.exchange.json").read_text())
         if not old:
             self_connect["segments"] = self_connect["segments"][:3]
         self_connect["capture"] = "client.pcap"
-        (target / "evidence" / S1A / "client.pcap.exchange.json").write_text(json.dumps(self_connect))
-        crafted = json.loads((FIXTURES / "s3c_crafted.client.pcap.exchange.json").read_text())
+        (target / "evidence" / S1A / "client.exchange.json").write_text(json.dumps(self_connect))
+        crafted = json.loads((FIXTURES / "s3c_crafted.client.exchange.json").read_text())
         if new_paws:  # from 6.14 the stale old ACK is dropped silently: no answer
             crafted["segments"] = [s for s in crafted["segments"] if s["tsval"] != 5010]
-        (target / "evidence" / S3C / "client.pcap.exchange.json").write_text(json.dumps(crafted))
+        (target / "evidence" / S3C / "client.exchange.json").write_text(json.dumps(crafted))
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from .builders import SCRIPT, result, write_target
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SVG = "{http://www.w3.org/2000/svg}"
-CRAFTED = FIXTURES / "s3c_crafted.client.pcap.exchange.json"
-SELF = FIXTURES / "s1a_self.host.pcap.exchange.json"
-HELD = FIXTURES / "s3c_held.client.pcap.exchange.json"
+CRAFTED = FIXTURES / "s3c_crafted.client.exchange.json"
+SELF = FIXTURES / "s1a_self.host.exchange.json"
+HELD = FIXTURES / "s3c_held.client.exchange.json"
 
 
 def groups(svg_text: str) -> list[ET.Element]:
@@ -56,7 +56,7 @@ def test_text_from_the_capture_is_escaped():
 def test_a_long_exchange_keeps_head_and_tail(tmp_path):
     doc = json.loads(CRAFTED.read_text())
     doc["segments"] = [dict(doc["segments"][2], t=i / 1000) for i in range(100)]
-    path = tmp_path / "long.pcap.exchange.json"
+    path = tmp_path / "long.exchange.json"
     path.write_text(json.dumps(doc))
     exchange = ladder.load(path)
     assert len(groups(ladder.svg(exchange))) == ladder.MAX_DRAWN
@@ -72,7 +72,7 @@ def test_a_long_exchange_keeps_head_and_tail(tmp_path):
 def test_a_broken_exchange_file_is_named_with_what_is_wrong(tmp_path, change, message):
     doc = json.loads(CRAFTED.read_text())
     change(doc)
-    path = tmp_path / "client.pcap.exchange.json"
+    path = tmp_path / "client.exchange.json"
     path.write_text(json.dumps(doc))
     with pytest.raises(ladder.ExchangeError, match=str(path)) as error:
         ladder.load(path)
@@ -89,7 +89,7 @@ def _with_exchange(run: Path, name: str, upstream: str, fixture: Path, drop_answ
     doc = json.loads(fixture.read_text())
     if drop_answer:
         doc["segments"] = [s for s in doc["segments"] if s["tsval"] != 5010]
-    (target / "evidence" / rid / "client.pcap.exchange.json").write_text(json.dumps(doc))
+    (target / "evidence" / rid / "client.exchange.json").write_text(json.dumps(doc))
     return target
 
 
@@ -124,7 +124,7 @@ def test_the_harness_draws_the_svg_beside_the_pcap(tmp_path):
     pcap.write_bytes(b"")
     shutil.copy(CRAFTED, ladder.exchange_path(pcap))
     drawn = results._ladders([{"kind": "pcap", "path": "evidence/x/client.pcap", "namespace": "client"}], tmp_path)
-    assert drawn == [{"kind": "ladder", "path": "evidence/x/client.pcap.ladder.svg", "namespace": "client",
+    assert drawn == [{"kind": "ladder", "path": "evidence/x/client.ladder.svg", "namespace": "client",
                       "description": "ladder diagram of client.pcap, 12 segments"}]
     svg = ET.parse(ladder.ladder_path(pcap)).getroot()
     assert svg.tag == f"{SVG}svg" and svg.find(f"{SVG}style") is not None  # a standalone file
@@ -134,7 +134,7 @@ def test_a_segment_to_its_own_lane_loops_in_a_two_lane_exchange(tmp_path):
     doc = json.loads(CRAFTED.read_text())
     doc["segments"][0].update({"to": "client"})
     doc["segments"][1].update({"from": "server", "to": "server"})
-    path = tmp_path / "client.pcap.exchange.json"
+    path = tmp_path / "client.exchange.json"
     path.write_text(json.dumps(doc))
     exchange = ladder.load(path)
     drawn = groups(ladder.svg(exchange))
