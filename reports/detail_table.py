@@ -51,9 +51,10 @@ def detail_lines(views: list[ResultView | None]) -> list[DetailLine]:
                            key=any(o.is_key for v in ran for o in v.observations if o.key == key)))
     for name in dict.fromkeys(name for view in ran for name, _ in view.sysctls):
         lines.append(_line(name, views, lambda v, name=name: DetailCell(dict(v.sysctls).get(name, "—"))))
+    # The folder, not each file: five kernels' links would weigh more than the rest of the table.
     lines.append(DetailLine("evidence", [
-        DetailCell("", kind="links", links=tuple(v.links)) if v else DetailCell("not run", kind="absent")
-        for v in views], differs=False))
+        DetailCell("", kind="links", links=(v.folder,) if v.folder else tuple(v.links)) if v
+        else DetailCell("not run", kind="absent") for v in views], differs=False))
     return [line for line in lines if any(c.text for c in line.cells if c.kind != "absent") or line.label == "evidence"]
 
 

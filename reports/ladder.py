@@ -164,8 +164,8 @@ def load(path: Path) -> Exchange:
         segments = tuple(_segment(entry, names) for entry in doc["segments"])
     except (KeyError, TypeError, ValueError) as error:
         raise ExchangeError(f"{path}: does not follow {SCHEMA} ({error})") from error
-    if not lanes:
-        raise ExchangeError(f"{path}: no lanes")
+    if not lanes and segments:
+        raise ExchangeError(f"{path}: segments but no lanes")
     return Exchange(str(doc.get("capture") or path.name.removesuffix(EXCHANGE_SUFFIX) + ".pcap"), lanes, segments,
                     Path(path))
 
@@ -206,8 +206,11 @@ def _drawn(segments: tuple[Segment, ...]) -> list[Segment | int]:
 # ----------------------------------------------------------------------------- SVG
 
 def svg(exchange: Exchange, standalone: bool = True) -> str:
-    """The ladder as an <svg> element. standalone adds the XML declaration's namespace and a <style>;
-    without it the element is meant for an HTML page that styles the same classes."""
+    """The ladder as an <svg> element. standalone adds the namespace, a <style> and a tooltip per
+    segment (absolute seq/ack, window); without them it is meant for an HTML page that styles the
+    same classes and links the standalone file."""
+    if not exchange.lanes:
+        return _empty_svg(exchange, standalone)
     lanes = {lane.name: TIME_WIDTH + MARGIN + i * LANE_GAP for i, lane in enumerate(exchange.lanes)}
     rows = _drawn(exchange.segments)
     height = HEADER + sum(ROW + (NOTE_ROW if isinstance(r, Segment) and r.note else 0) for r in rows) + MARGIN
@@ -232,14 +235,15 @@ def svg(exchange: Exchange, standalone: bool = True) -> str:
                   "start", "gap")
             y += ROW
             continue
-        _segment_svg(root, row, lanes, y)
+        _segment_svg(root, row, lanes, y, standalone)
         y += ROW + (NOTE_ROW if row.note else 0)
     return ET.tostring(root, encoding="unicode", short_empty_elements=True)
 
 
-def _segment_svg(root: ET.Element, segment: Segment, lanes: dict[str, int], y: int) -> None:
+def _segment_svg(root: ET.Element, segment: Segment, lanes: dict[str, int], y: int, tooltip: bool) -> None:
     group = ET.SubElement(root, "g", {"class": segment.mark} if segment.mark else {})
-    ET.SubElement(group, "title").text = segment.detail + (f" · {segment.note}" if segment.note else "")
+    if tooltip:
+        ET.SubElement(group, "title").text = segment.detail
     top = y + ROW - 9  # where the arrow starts
     _text(group, TIME_WIDTH - 4, top + 3, time_text(segment.t), "end", "t")
     start, end = lanes[segment.source], lanes[segment.destination]
@@ -267,6 +271,16 @@ def _segment_svg(root: ET.Element, segment: Segment, lanes: dict[str, int], y: i
     _label(group, x, y_label, segment, anchor)
     if segment.note:
         _text(group, x, top + SLANT + 10, segment.note, anchor, "n")
+
+
+def _empty_svg(exchange: Exchange, standalone: bool) -> str:
+    root = ET.Element("svg", {"class": "ladder", "width": "300", "height": "20", "viewBox": "0 0 300 20",
+                              "role": "img"})
+    if standalone:
+        root.set("xmlns", "http://www.w3.org/2000/svg")
+        ET.SubElement(root, "style").text = style()
+    _text(root, MARGIN, 14, f"{exchange.capture}: no TCP segment captured", "start", "d")
+    return ET.tostring(root, encoding="unicode", short_empty_elements=True)
 
 
 def _label(group: ET.Element, x: int, y: int, segment: Segment, anchor: str) -> None:
@@ -299,6 +313,8 @@ def write_svg(exchange: Exchange, path: Path) -> Path:
 
 def text(exchange: Exchange) -> str:
     """The ladder for a terminal: one line per segment, the arrow pointing from sender to receiver."""
+    if not exchange.lanes:
+        return f"{exchange.capture}: no TCP segment captured"
     names = [lane.name for lane in exchange.lanes]
     width = max(len(name) for name in names)
     lines = [f"{exchange.capture}: " + "  ⇄  ".join(lane.heading for lane in exchange.lanes)]

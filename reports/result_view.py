@@ -43,7 +43,9 @@ class LadderView:
     @property
     def summary(self) -> str:
         marks = f", {self.marked} marked" if self.marked else ""
-        return f"{self.capture}: {self.segments} segments{marks}" if self.svg else f"{self.capture}: {self.error}"
+        if not self.svg:
+            return f"{self.capture}: {self.error}"
+        return f"{self.capture}: {self.segments} segments{marks}" if self.segments else f"{self.capture}: no TCP segment"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class ResultView:
     observations: list[Observation]
     sysctls: list[tuple[str, str]]
     links: list[Link]
+    folder: Link | None  # the result's evidence folder (pcaps, ladders, log)
     plots: tuple[Plot, ...] = ()  # pictures of a port sequence (S2), see plots.py
     ladders: tuple[LadderView, ...] = ()  # one per capture the lab described, the most marked first
 
@@ -104,6 +107,7 @@ def result_view(result: dict, variant: str, column: Column, base_dir: Path, out_
         ],
         sysctls=[(name, full_text(value)) for name, value in (result.get("sysctls") or {}).items()],
         links=_links(result, base_dir, out_dir),
+        folder=_folder(result, base_dir, out_dir),
         plots=tuple(sequence_plots(observations)),
         ladders=tuple(ladders(result, base_dir)),
     )
@@ -126,7 +130,8 @@ def ladders(result: dict, base_dir: Path) -> list[LadderView]:
         views.append(LadderView(exchange.capture, evidence.get("namespace"),
                                 Markup(ladder.svg(exchange, standalone=False)), None,
                                 len(exchange.segments), len(exchange.marked), ladder.text(exchange)))
-    return sorted(views, key=lambda view: -view.marked)
+    # The most telling first: marked segments, then any segments at all.
+    return sorted(views, key=lambda view: (-view.marked, view.segments == 0))
 
 
 def outcome(result: dict) -> str:
@@ -139,6 +144,13 @@ def claim_verdict(result: dict) -> str:
 
 def expectation_verdict(result: dict) -> str:
     return str((result.get("expectation") or {}).get("verdict") or "none")
+
+
+def _folder(result: dict, base_dir: Path, out_dir: Path) -> Link | None:
+    if not result.get("log"):
+        return None
+    folder = link("evidence folder", str(Path(result["log"]).parent), "every file the story left", base_dir, out_dir)
+    return Link(folder.label, folder.href + "/", folder.title, (base_dir / result["log"]).parent.is_dir())
 
 
 def _links(result: dict, base_dir: Path, out_dir: Path) -> list[Link]:

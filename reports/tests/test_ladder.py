@@ -141,3 +141,11 @@ def test_a_segment_to_its_own_lane_loops_in_a_two_lane_exchange(tmp_path):
     assert drawn[0].find(f"{SVG}path[@class='a']").get("d").startswith("M78 ")  # out of the client lane, rightwards
     assert "h-26" in drawn[1].find(f"{SVG}path[@class='a']").get("d")  # out of the server lane, leftwards
     assert "client ↺" in ladder.text(exchange).splitlines()[1]
+
+
+def test_a_capture_without_tcp_segments_says_so(tmp_path):
+    path = tmp_path / "server.exchange.json"
+    path.write_text(json.dumps({"schema": ladder.SCHEMA, "capture": "server.pcap", "lanes": [], "segments": []}))
+    exchange = ladder.load(path)
+    assert "server.pcap: no TCP segment captured" in ladder.svg(exchange)
+    assert ladder.text(exchange) == "server.pcap: no TCP segment captured"

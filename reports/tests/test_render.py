@@ -61,10 +61,10 @@ def test_header_names_run_revision_and_kernel(one_kernel):
 def test_evidence_links_are_relative_and_resolve(two_kernels):
     html, md, out = two_kernels
     hrefs = re.findall(r'href="([^"#][^"]*)"', html) + re.findall(r"\]\(([^)]+)\)", md)
-    assert len(set(hrefs)) == 2 * 4 * 2  # kernels × results × (pcap, log)
+    assert len(set(hrefs)) == 2 * 4 * 3  # kernels × results × (pcap, log, evidence folder)
     for href in hrefs:
         assert not href.startswith("/") and "://" not in href
-        assert (out / unquote(href)).is_file(), href
+        assert (out / unquote(href)).exists(), href
 
 
 def test_links_to_awkward_paths_are_percent_encoded(tmp_path):
