@@ -73,8 +73,9 @@ class ResultView:
 
     @property
     def ladder(self) -> LadderView | None:
-        """The ladder a cell shows: the capture with most impaired or crafted segments."""
-        return self.ladders[0] if self.ladders else None
+        """The ladder a cell shows: the capture with most impaired or crafted segments; none for
+        captures without a TCP segment (their files are still linked)."""
+        return next((lad for lad in self.ladders if lad.segments or lad.error), None)
 
 
 def result_view(result: dict, variant: str, column: Column, base_dir: Path, out_dir: Path,

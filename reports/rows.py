@@ -163,16 +163,26 @@ def _scenario_rows(ids, by_column, result_sets, columns, out_dir, taken) -> list
                 ])
                 for rid in members
             ],
-            spans=_spans(cells, located, columns, keys, measured, differing, out_dir),
+            spans=_spans(cells, located, columns, keys, measured, differing, out_dir, _group_of(annotation, columns)),
             behaviours=_behaviours(annotation, cells, columns),
         ))
     return rows
 
 
-def _spans(cells, located, columns, keys, measured, differing, out_dir) -> list[Span]:
+def _group_of(annotation: Annotation | None, columns: list[Column]) -> dict[int, int]:
+    """Column index -> the annotation group it belongs to (kernels that showed the same)."""
+    by_short = {column.short: index for index, column in enumerate(columns)}
+    return {by_short[kernel]: n for n, group in enumerate(annotation.groups) for kernel in group.kernels
+            if kernel in by_short} if annotation else {}
+
+
+def _spans(cells, located, columns, keys, measured, differing, out_dir, group_of: dict[int, int]) -> list[Span]:
+    """Adjacent cells that read the same and, in a differing row, belong to the same group of kernels
+    (a measurement judged by different expectations must not merge into one range)."""
     spans: list[Span] = []
     for index, cell in enumerate(cells):
-        if spans and _reads_same(cells[spans[-1].first], cell):
+        if (spans and _reads_same(cells[spans[-1].first], cell)
+                and group_of.get(spans[-1].first) == group_of.get(index)):
             last = spans.pop()
             indices = range(last.first, index + 1)
             entries = [entry for i in indices for entry in located[i]]

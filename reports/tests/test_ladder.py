@@ -149,3 +149,16 @@ def test_a_capture_without_tcp_segments_says_so(tmp_path):
     exchange = ladder.load(path)
     assert "server.pcap: no TCP segment captured" in ladder.svg(exchange)
     assert ladder.text(exchange) == "server.pcap: no TCP segment captured"
+
+
+def test_kernels_whose_measurement_different_expectations_judge_do_not_share_a_cell(tmp_path):
+    run = tmp_path / "run"
+    for name, upstream, wait, kernels in (("a", "6.1.1", 640.5, "<6.14"), ("b", "6.12.1", 120.25, "<6.14"),
+                                          ("c", "6.18.1", 1001.5, ">=6.14")):
+        write_target(run, name, upstream, [result(
+            "S3/TimeWait.S3b/ipv4", "S3b", observations={"reuse_wait_ms": wait}, key_observations=["reuse_wait_ms"],
+            applied=[{"kernels": kernels, "source": f"delay {kernels}", "observations": ["reuse_wait_ms"]}])])
+    html = render_report([run], tmp_path / "out").html.read_text()
+    matrix = html.split('<h2 id="results">')[1].split("<h2>Details</h2>")[0]
+    assert '<td class="cell" colspan="2">' in matrix and "120.2–640.5" in matrix  # a and b: one range
+    assert "1002" in matrix and "120.2–1002" not in matrix  # c on its own
