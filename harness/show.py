@@ -113,6 +113,9 @@ def render(rs: ResultSet, result: dict) -> str:
             continue
         lines.append("")
         lines += ["   " + line for line in drawn.splitlines()]
+    if "netem" in str(result.get("impairment_backend") or ""):
+        lines.append("   (impaired through netem, which cannot report which packets it acted on: no held/dropped/"
+                     "delayed marks; --impairment-backend nfqueue marks them)")
     lines.append("")
     lines += [f"   {item.get('kind')}: {rs.base_dir / item['path']}" for item in result.get("evidence") or []
               if item.get("path")]

@@ -39,10 +39,13 @@ class LadderView:
     segments: int
     marked: int  # segments an impairment or raw_tcp acted on
     text: str  # the same ladder for a terminal
+    unmarked_impairment: bool = False  # netem impaired packets but cannot say which
 
     @property
     def summary(self) -> str:
         marks = f", {self.marked} marked" if self.marked else ""
+        if self.unmarked_impairment:
+            marks += " (impaired by netem, which cannot report which segments: none marked)"
         if not self.svg:
             return f"{self.capture}: {self.error}"
         return f"{self.capture}: {self.segments} segments{marks}" if self.segments else f"{self.capture}: no TCP segment"
@@ -130,7 +133,9 @@ def ladders(result: dict, base_dir: Path) -> list[LadderView]:
             continue
         views.append(LadderView(exchange.capture, evidence.get("namespace"),
                                 Markup(ladder.svg(exchange, standalone=False)), None,
-                                len(exchange.segments), len(exchange.marked), ladder.text(exchange)))
+                                len(exchange.segments), len(exchange.marked), ladder.text(exchange),
+                                "netem" in str(result.get("impairment_backend") or "")
+                                and not any(s.mark in ("held", "dropped", "delayed") for s in exchange.segments)))
     # The most telling first: marked segments, then any segments at all.
     return sorted(views, key=lambda view: (-view.marked, view.segments == 0))
 
