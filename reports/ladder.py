@@ -30,6 +30,7 @@ ROW = 22  # one segment
 NOTE_ROW = 11  # a segment's note, under its arrow
 SLANT = 5  # an arrow drops this much: the segment takes time to arrive
 MARGIN = 6
+MAX_NOTE = 68  # characters of a note that fit between two lanes
 # A long exchange (retransmissions, port sweeps) keeps its head and tail.
 MAX_DRAWN, HEAD_DRAWN = 40, 30
 
@@ -270,7 +271,10 @@ def _segment_svg(root: ET.Element, segment: Segment, lanes: dict[str, int], y: i
         anchor, x, y_label = "middle", (start + end) // 2, top - 3
     _label(group, x, y_label, segment, anchor)
     if segment.note:
-        _text(group, x, top + SLANT + 10, segment.note, anchor, "n")
+        shown = segment.note if len(segment.note) <= MAX_NOTE else segment.note[:MAX_NOTE - 1] + "…"
+        note = _text(group, x, top + SLANT + 10, shown, anchor, "n")
+        if shown != segment.note:  # the whole note on hover
+            ET.SubElement(note, "title").text = segment.note
 
 
 def _empty_svg(exchange: Exchange, standalone: bool) -> str:

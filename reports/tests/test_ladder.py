@@ -162,3 +162,16 @@ def test_kernels_whose_measurement_different_expectations_judge_do_not_share_a_c
     matrix = html.split('<h2 id="results">')[1].split("<h2>Details</h2>")[0]
     assert '<td class="cell" colspan="2">' in matrix and "120.2–640.5" in matrix  # a and b: one range
     assert "1002" in matrix and "120.2–1002" not in matrix  # c on its own
+
+
+def test_a_long_note_is_shortened_with_the_whole_on_hover(tmp_path):
+    doc = json.loads(HELD.read_text())
+    long_note = "held by the nfqueue rule on s0 egress (ipv4 tcp sport 5000 flags RST/RST every match) until released"
+    doc["segments"][1]["note"] = long_note
+    path = tmp_path / "client.exchange.json"
+    path.write_text(json.dumps(doc))
+    held = groups(ladder.svg(ladder.load(path)))[1]
+    note = held.find(f"{SVG}text[@class='n c']")
+    assert len(note.text) == ladder.MAX_NOTE and note.text.endswith("…")
+    assert note.find(f"{SVG}title").text == long_note
+    assert long_note in ladder.text(ladder.load(path))  # the terminal has the room
