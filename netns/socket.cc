@@ -161,11 +161,13 @@ std::string TcpStateName(uint8_t state) {
 
 std::string TcpState(int fd) { return TcpStateName(TcpInfo(fd).tcpi_state); }
 
-int SocketError(int fd) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) ThrowErrno("getsockopt SO_ERROR");
-  return err;
+int GetIntOption(int fd, int level, int name, const char* what) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd, level, name, &value, &len) != 0) ThrowErrno(std::string("getsockopt ") + what);
+  return value;
 }
+
+int SocketError(int fd) { return GetIntOption(fd, SOL_SOCKET, SO_ERROR, "SO_ERROR"); }
 
 }  // namespace tcprepro

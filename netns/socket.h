@@ -53,6 +53,8 @@ int ConnectErrno(int fd, const Endpoint& remote);
 int ListenErrno(int fd, int backlog = 16);
 
 void SetIntOption(int fd, int level, int name, int value, const char* what);
+// getsockopt of an int-sized option; throws LabError naming `what`.
+int GetIntOption(int fd, int level, int name, const char* what);
 // setsockopt as an outcome: 0, or the errno (ENOPROTOOPT where the kernel lacks the option).
 int SetOptionErrno(int fd, int level, int name, int value);
 void SetReuseAddr(int fd);

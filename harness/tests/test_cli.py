@@ -66,10 +66,10 @@ def test_selected_run_writes_results_and_report(tmp_path):
     result = tcprepro("run", "-k", "S1a and ipv6_veth", "--out", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads((tmp_path / "host" / "results.json").read_text())
-    assert [r["id"] for r in document["results"]] == ["S1/SelfConnect.S1a_Explicit/ipv6_veth"]
+    assert [r["id"] for r in document["results"]] == ["S1/SelfConnect.S1a/ipv6_veth"]
     entry = document["results"][0]
     assert entry["outcome"] == "passed"
-    assert entry["observations"]["local"] == "[fd00:200::1]:40008"
+    assert entry["observations"]["local"] == "[fd00:210::1]:40008"
     assert (tmp_path / "host" / entry["evidence"][0]["path"]).stat().st_size > 0
     assert (tmp_path / "report.html").exists() and (tmp_path / "host" / "junit.xml").exists()
     assert "report: " in result.stdout
