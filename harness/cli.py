@@ -241,9 +241,13 @@ def cmd_report(args) -> int:
 def cmd_show(args) -> int:
     from harness import show
     try:
-        print(show.show(args.result, args.kernel, args.dir, REPO / "results"))
+        text = show.show(args.result, args.kernel, args.dir, REPO / "results")
     except show.ShowError as error:
         raise UsageError(str(error)) from None
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `show ... | head`: the reader has seen enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

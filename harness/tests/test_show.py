@@ -1,4 +1,5 @@
 """`./tcprepro show`: one saved result as text, through the CLI; bad input is one line and exit 2."""
+import os
 import pathlib
 import shutil
 import subprocess
@@ -77,3 +78,13 @@ def test_a_result_without_exchange_file_says_so(run_dir):
     shown = tcprepro("show", "S1/SelfConnect.S1a_Explicit/ipv4_loopback", "--kernel", "host", run_dir)
     assert shown.returncode == 0
     assert "client.pcap: no ladder (no client.exchange.json beside it)" in shown.stdout
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(run_dir):
+    """`show ... | head`: the pipe is closed before show writes."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    shown = subprocess.run([str(REPO / "tcprepro"), "show", CRAFTED, str(run_dir)], stdout=write_end,
+                           stderr=subprocess.PIPE, text=True, timeout=60)
+    os.close(write_end)
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
