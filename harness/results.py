@@ -8,7 +8,7 @@ import pathlib
 from harness import cases, judge, kernel, port_models
 from reports import ladder
 
-SCHEMA = "tcprepro-results/1"
+SCHEMA = "tcprepro-results/2"
 
 
 def _relative(path: pathlib.Path, base: pathlib.Path) -> str:
@@ -29,6 +29,7 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
     return {
         "id": raw.test.id,
         "scenario": scenario.id,
+        "gtest": raw.test.gtest_name,
         "family": scenario.family,
         "title": scenario.title,
         "variant": record.get("variant") or {"name": raw.test.variant_name},

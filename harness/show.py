@@ -28,32 +28,21 @@ def newest_run(results_root: pathlib.Path) -> pathlib.Path:
 
 
 def select_result(result_sets: list[ResultSet], wanted: str) -> str:
-    """The one result id that `wanted` names: the id, its evidence folder name, a unique prefix of either,
-    or else a unique part of either (any case)."""
+    """The one result id that `wanted` names: the id, a unique prefix of it, or else a unique part
+    of it (any case)."""
     ids = list(dict.fromkeys(r["id"] for rs in result_sets for r in rs.results))
-    names = {_folder_name(rid): rid for rid in ids}
     if wanted in ids:
         return wanted
-    if wanted in names:
-        return names[wanted]
-    found = list(dict.fromkeys([rid for rid in ids if rid.startswith(wanted)]
-                               + [rid for name, rid in names.items() if name.startswith(wanted)]))
-    if not found:  # "S3c_CraftedStaleRst/ipv4": a unique part of the id also names it
-        found = [rid for rid in ids if wanted.lower() in rid.lower() or wanted.lower() in _folder_name(rid).lower()]
+    found = [rid for rid in ids if rid.startswith(wanted)] or [rid for rid in ids if wanted.lower() in rid.lower()]
     if len(found) == 1:
         return found[0]
     if found:
         shown = ", ".join(found[:6]) + (f" and {len(found) - 6} more" if len(found) > 6 else "")
         raise ShowError(f"RESULT {wanted!r} matches {len(found)} results ({shown}); give more of the id")
-    close = difflib.get_close_matches(wanted, ids, n=4, cutoff=0.4) or [rid for rid in ids
-                                                                       if wanted.lower() in rid.lower()][:4]
-    hint = f"close matches: {', '.join(close)}" if close else f"none is close; its {len(ids)} ids look like {ids[0]}" if ids else "it has no results"
+    close = difflib.get_close_matches(wanted, ids, n=4, cutoff=0.4)
+    hint = (f"close matches: {', '.join(close)}" if close
+            else f"none is close; its {len(ids)} ids look like {ids[0]}" if ids else "it has no results")
     raise ShowError(f"no result {wanted!r} in this run; {hint}")
-
-
-def _folder_name(result_id: str) -> str:
-    # The harness names evidence folders after the id with "/" and other specials as "_".
-    return "".join(c if c.isalnum() or c in "_.-" else "_" for c in result_id)
 
 
 def select_kernels(result_sets: list[ResultSet], kernel: str | None) -> list[ResultSet]:
