@@ -11,7 +11,7 @@ from reports.tests.builders import result, write_target
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "reports" / "tests" / "fixtures"
-CRAFTED = "S3/TimeWait.S3c_CraftedStaleRst/ipv4"
+CRAFTED = "S3c-crafted-rst/ipv4"
 
 
 def tcprepro(*args):
@@ -25,8 +25,8 @@ def run_dir(tmp_path):
     results = [
         result(CRAFTED, "S3c-crafted-rst", observations={"stale_old_ack_TcpOutSegs_delta": 1, "reuse_wait_ms": 2.5},
                key_observations=["stale_old_ack_TcpOutSegs_delta"]),
-        result("S3/TimeWait.S3c_CraftedStaleRst/ipv6", "S3c-crafted-rst", observations={"x": 1}),
-        result("S1/SelfConnect.S1a_Explicit/ipv4_loopback", "S1a", observations={"connect_errno": "0"}),
+        result("S3c-crafted-rst/ipv6", "S3c-crafted-rst", observations={"x": 1}),
+        result("S1a/ipv4_loopback", "S1a", observations={"connect_errno": "0"}),
     ]
     for name, upstream in (("debian:trixie", "6.12.107"), ("host", "6.18.44")):
         target = write_target(run, name, upstream, results)
@@ -36,7 +36,7 @@ def run_dir(tmp_path):
 
 
 def test_a_prefix_prints_verdicts_key_observations_and_the_ladder(run_dir):
-    shown = tcprepro("show", "S3/TimeWait.S3c_CraftedStaleRst/ipv4", run_dir)
+    shown = tcprepro("show", "S3c-crafted-rst/ipv4", run_dir)
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
     assert out.index("on debian:trixie (6.12.107") < out.index("on host (6.18.44")  # oldest kernel first
@@ -45,8 +45,8 @@ def test_a_prefix_prints_verdicts_key_observations_and_the_ladder(run_dir):
     assert "client ──▶ server  S seq 0 len 0 TS 4000/0" in out
 
 
-def test_kernel_option_after_the_result_and_before_the_dir(run_dir):
-    shown = tcprepro("show", "S3c_CraftedStaleRst/ipv4", "--kernel", "host", run_dir)
+def test_a_unique_part_of_the_id_in_any_case_and_the_kernel_option_before_the_dir(run_dir):
+    shown = tcprepro("show", "CRAFTED-RST/ipv4", "--kernel", "host", run_dir)
     assert shown.returncode == 0, shown.stderr
     assert "on host" in shown.stdout and "debian:trixie" not in shown.stdout
 
@@ -58,9 +58,9 @@ def test_the_newest_run_is_the_default(run_dir, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["S3/TimeWait.S3c"], "matches 2 results (S3/TimeWait.S3c_CraftedStaleRst/ipv4, S3/TimeWait.S3c_CraftedStaleRst/ipv6)"),
-    (["S3/TimeWait.S3c_CraftdStaleRst/ipv4"], "close matches: S3/TimeWait.S3c_CraftedStaleRst/ipv4"),
-    (["S1/SelfConnect.S1a_Explicit/ipv4_loopback", "--kernel", "debian:sid"], "--kernel debian:sid: not in this run"),
+    (["S3c-crafted"], "matches 2 results (S3c-crafted-rst/ipv4, S3c-crafted-rst/ipv6)"),
+    (["S3c-craftd-rst/ipv4"], "close matches: S3c-crafted-rst/ipv4"),
+    (["S1a/ipv4_loopback", "--kernel", "debian:sid"], "--kernel debian:sid: not in this run"),
 ])
 def test_bad_result_or_kernel_is_one_line_and_exit_2(run_dir, args, message):
     shown = tcprepro("show", *args, run_dir)
@@ -75,7 +75,7 @@ def test_a_directory_without_results_is_exit_2(tmp_path):
 
 
 def test_a_result_without_exchange_file_says_so(run_dir):
-    shown = tcprepro("show", "S1/SelfConnect.S1a_Explicit/ipv4_loopback", "--kernel", "host", run_dir)
+    shown = tcprepro("show", "S1a/ipv4_loopback", "--kernel", "host", run_dir)
     assert shown.returncode == 0
     assert "client.pcap: no ladder (no client.exchange.json beside it)" in shown.stdout
 
