@@ -74,8 +74,14 @@ class Lane:
     endpoints: tuple[str, ...]
 
     @property
+    def address(self) -> str:
+        """Its first endpoint, and how many more (a port sweep has dozens): fits above the lane."""
+        more = f" (+{len(self.endpoints) - 1} more)" if len(self.endpoints) > 1 else ""
+        return (self.endpoints[0] + more) if self.endpoints else ""
+
+    @property
     def heading(self) -> str:
-        return f"{self.name} {' '.join(self.endpoints)}".strip()
+        return f"{self.name} {self.address}".strip()
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,7 @@ def svg(exchange: Exchange, standalone: bool = True) -> str:
         x = lanes[lane.name]
         anchor = "start" if exchange.self_connect or x == TIME_WIDTH + MARGIN else "end"
         _text(root, x, 11, lane.name, anchor, "h")
-        _text(root, x, 23, " ".join(lane.endpoints), anchor, "d")
+        _text(root, x, 23, lane.address, anchor, "d")
         ET.SubElement(root, "line", {"class": "lane", "x1": str(x), "y1": str(HEADER - 3),
                                      "x2": str(x), "y2": str(height - MARGIN)})
     y = HEADER

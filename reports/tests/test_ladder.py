@@ -175,3 +175,13 @@ def test_a_long_note_is_shortened_with_the_whole_on_hover(tmp_path):
     assert len(note.text) == ladder.MAX_NOTE and note.text.endswith("…")
     assert note.find(f"{SVG}title").text == long_note
     assert long_note in ladder.text(ladder.load(path))  # the terminal has the room
+
+
+def test_a_lane_with_many_endpoints_names_the_first_and_counts_the_rest(tmp_path):
+    doc = json.loads(CRAFTED.read_text())
+    doc["lanes"][0]["endpoints"] = [f"10.0.0.1:{port}" for port in range(40000, 40048)]
+    path = tmp_path / "client.exchange.json"
+    path.write_text(json.dumps(doc))
+    exchange = ladder.load(path)
+    assert "10.0.0.1:40000 (+47 more)" in ladder.svg(exchange) and "40047" not in ladder.svg(exchange)
+    assert ladder.text(exchange).startswith("client.pcap: client 10.0.0.1:40000 (+47 more)  ⇄  server")
