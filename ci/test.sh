@@ -30,6 +30,9 @@ echo "== harness and reports (pytest)"
 echo "== end to end: ./tcprepro run"
 ./tcprepro run --out "$e2e/run"
 test -s "$e2e/run/report.html" && test -s "$e2e/run/host/junit.xml" && test -s "$e2e/run/host/results.ktap" && test -s "$e2e/run/kcidb.json"
+# Ladders drawn from the captures mark S3c's crafted segments, in the file and through `show`.
+grep -q 'class="crafted"' "$e2e"/run/host/evidence/S3c-crafted-rst/ipv4_veth/client.ladder.svg
+./tcprepro show S3c-crafted-rst/ipv4 "$e2e/run" | grep '\[crafted\]' >/dev/null
 
 echo "== a Debian kernel in QEMU: ./tcprepro run --kernel debian:bookworm (one scenario)"
 ./tcprepro run --kernel debian:bookworm -k "S1a and ipv4_loopback" --out "$e2e/guest"

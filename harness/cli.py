@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from harness import gate
+from harness import gate, progress
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = REPO / "build"
@@ -136,8 +136,9 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
     return configs
 
 
-def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) -> int:
-    """One target's pytest session, in its own process; its output goes to pytest.log."""
+def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, progress_fd: int) -> int:
+    """One target's pytest session, in its own process; its output goes to pytest.log,
+    its live progress (harness/progress.py) to progress_fd."""
     command = [
         sys.executable, "-m", "pytest", str(REPO / "harness" / "runner"),
         "-c", str(REPO / "harness" / "runner" / "pytest.ini"),
@@ -148,9 +149,14 @@ def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) ->
     ]
     if args.k is not None:
         command += ["--tcprepro-select", args.k]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend,
+           progress.FD_VARIABLE: str(progress_fd)}
     with (target_dir / "pytest.log").open("w") as log:
-        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
+        try:
+            return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                  pass_fds=(progress_fd,)).returncode
+        finally:
+            os.close(progress_fd)  # the reader sees the end when the target's process has gone too
 
 
 def _parse_selection(expression: str | None):
@@ -191,13 +197,17 @@ def cmd_run(args) -> int:
                  "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision(),
                  "shard": args.shard, "gate_relaxed_by": relaxed_by, "kcidb_origin": args.kcidb_origin}
 
+    board = progress.Board([spec.name for spec in specs])
+
     def run_one(spec):
         target_dir = out / spec.slug
         target_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        print(f"{spec.name}: running", flush=True)
-        code = _run_target(configs[spec.slug], target_dir, args, run_block)
-        print(f"{spec.name}: done in {time.monotonic() - started:.0f} s", flush=True)
+        board.note(f"{spec.name}: running")
+        progress_fd, reader = progress.watch(spec.name, board)
+        code = _run_target(configs[spec.slug], target_dir, args, run_block, progress_fd)
+        reader.join()
+        board.note(f"{spec.name}: done in {time.monotonic() - started:.0f} s")
         return spec, target_dir, code
 
     # Targets run side by side: guests are single-threaded under TCG, and the
@@ -206,11 +216,14 @@ def cmd_run(args) -> int:
     interrupted = False
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1))) as pool:
-            for spec, target_dir, code in pool.map(run_one, specs):
-                print(f"\n== {spec.name}")
-                print((target_dir / "pytest.log").read_text().rstrip())
-                codes[spec.slug] = code
+            finished = list(pool.map(run_one, specs))
+        board.close()
+        for spec, target_dir, code in finished:
+            print(f"\n== {spec.name}")
+            print((target_dir / "pytest.log").read_text().rstrip())
+            codes[spec.slug] = code
     except KeyboardInterrupt:
+        board.close()
         interrupted = True
         print("\ntcprepro: interrupted; reporting what finished", file=sys.stderr)
     return _finish_run(out, specs, codes, args, interrupted)
@@ -241,8 +254,8 @@ def _finish_run(out: pathlib.Path, specs: list, codes: dict, args, interrupted: 
     if documents:
         kcidb.write(out, documents)
         from reports import render_report
-        paths = render_report([out], out)
-        print(f"\nreport: {paths['html']}\n        {paths['md']}")
+        written = render_report([out], out)
+        print(f"\n{written.summary}\nreport: {written.html}\n        {written.md}")
     if args.accept_new_kernel:
         print(f"gate relaxed by {gate.ACCEPT_NEW_KERNEL}: mismatches on kernels newer than the catalogue "
               "do not fail this run")
@@ -372,16 +385,25 @@ def cmd_doctor(args) -> int:
 def cmd_report(args) -> int:
     from reports import ReportInputError, render_report
     try:
-        paths = render_report(args.dirs, args.out)
+        written = render_report(args.dirs, args.out)
     except ReportInputError as error:
         raise UsageError(str(error)) from None
-    print(f"report: {paths['html']}\n        {paths['md']}")
+    print(f"{written.summary}\nreport: {written.html}\n        {written.md}")
     # The jobs' results as one KCIDB submission (shards merged), when the gate judged them all.
     from harness.outputs import kcidb
     from reports.load import load_result_sets
     documents = [result_set.doc for result_set in load_result_sets(args.dirs)]
     if all("gate" in entry for document in documents for entry in document["results"]):
         print(f"        {kcidb.write(args.out, documents)}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from harness import show
+    try:
+        print(show.show(args.result, args.kernel, args.dir, REPO / "results"))
+    except show.ShowError as error:
+        raise UsageError(str(error)) from None
     return 0
 
 
@@ -473,12 +495,30 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument("--out", type=pathlib.Path, help="also write compare.json and compare.md here")
     cmp.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
     cmp.set_defaults(func=cmd_compare)
+
+    sho = sub.add_parser("show", help="one result of a saved run as text: verdicts, key observations, ladder")
+    sho.add_argument("result", metavar="RESULT", help="result id or a unique prefix, e.g. S3c-crafted-rst/ipv4_veth")
+    sho.add_argument("dir", nargs="?", type=pathlib.Path, metavar="DIR",
+                     help="the run's directory (default: the newest under results/)")
+    sho.add_argument("--kernel", metavar="K", help="only this target (e.g. host, debian:bookworm), release or version")
+    sho.set_defaults(func=cmd_show)
     return top
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    # `show RESULT --kernel K DIR`: argparse leaves a positional after an option unparsed.
+    if args.command == "show" and args.dir is None and len(extra) == 1 and not extra[0].startswith("-"):
+        args.dir = pathlib.Path(extra[0])
+    elif extra:
+        top.parse_args(argv)  # the usual error, exit 2
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     from harness import cases, catalogue, preflight
-    args = parser().parse_args(argv)
+    args = _parse(argv)
     if args.command == "compare":
         args.base, args.new = [args.base, *args.base_more], [args.new, *args.new_more]
     try:

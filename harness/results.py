@@ -6,6 +6,7 @@ import json
 import pathlib
 
 from harness import cases, gate, judge, kernel, port_models
+from reports import ladder
 
 SCHEMA = "tcprepro-results/2"
 
@@ -25,6 +26,7 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
         {**item, "path": _relative(raw.evidence_dir / item["path"], target_dir)}
         for item in record.get("evidence", [])
     ]
+    evidence += _ladders(evidence, target_dir)
     if raw.outcome == "skipped":
         expectation = judge.judge_skip(scenario, raw.reason, version)
     else:
@@ -51,6 +53,24 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
     }
     entry["gate"] = gate.result_gate(entry, relaxed_by)
     return entry
+
+
+def _ladders(evidence: list[dict], target_dir: pathlib.Path) -> list[dict]:
+    """A ladder diagram beside each pcap the lab described (<capture>.exchange.json), as evidence.
+    A description that cannot be drawn gets no ladder; the report says why."""
+    drawn = []
+    for item in evidence:
+        pcap = target_dir / item["path"]
+        if item.get("kind") != "pcap" or not ladder.exchange_path(pcap).is_file():
+            continue
+        try:
+            exchange = ladder.load(ladder.exchange_path(pcap))
+        except ladder.ExchangeError:
+            continue
+        svg = ladder.write_svg(exchange, ladder.ladder_path(pcap))
+        drawn.append({"kind": "ladder", "path": _relative(svg, target_dir), "namespace": item.get("namespace"),
+                      "description": f"ladder diagram of {pcap.name}, {len(exchange.segments)} segments"})
+    return drawn
 
 
 def summarise(entries: list[dict]) -> dict:

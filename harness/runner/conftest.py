@@ -20,7 +20,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, results, selection, shard, targets
+from harness import cases, catalogue, progress, results, selection, shard, targets
 
 
 def pytest_addoption(parser):
@@ -51,7 +51,9 @@ class ScenarioRun:
         self.started = datetime.datetime.now(datetime.timezone.utc)
 
     def execute(self, selected: list[cases.CaseTest]) -> None:
-        raws = self.target.run_tests(selected, self.out / "evidence", self.jobs)
+        events = progress.Events()  # live progress for ./tcprepro run, when it asked for it
+        events.planned(len(selected))
+        raws = self.target.run_tests(selected, self.out / "evidence", self.jobs, events)
         version = self.target.kernel.upstream  # a QEMU target knows its kernel once it ran
         for raw in raws:
             self.entries[raw.test.id] = results.result_entry(raw, version, self.out,
