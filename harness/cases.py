@@ -207,7 +207,8 @@ BATCH_SECONDS_PER_TEST = 20
 
 
 def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
-              on_result: Callable[[RawResult], None] = lambda raw: None, draw: int = 0) -> list[RawResult]:
+              on_result: Callable[[RawResult], None] = lambda raw: None,
+              on_start: Callable[[CaseTest], None] = lambda test: None, draw: int = 0) -> list[RawResult]:
     """Runs tests of one case program in a single process: cheaper where starting a
     process is slow (a QEMU guest under TCG). Each test's result is read from the
     program's output as soon as the test ends and handed to `on_result`, so a
@@ -234,6 +235,8 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
         watchdog.start()
         for line in process.stdout:
             batch_log.write(line)
+            if line.startswith("[ RUN      ] ") and line[13:].strip() in by_name:
+                on_start(by_name[line[13:].strip()])
             end = reader.feed(line)
             if end and end.name in by_name:
                 raw = dataclasses.replace(_batch_result(by_name[end.name], end, evidence_root), draw=draw)
@@ -245,6 +248,7 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
     results = []
     for test in tests:
         if test.id not in finished and not processes.stopping():
+            on_start(test)
             # evidence_root is already this draw's
             finished[test.id] = dataclasses.replace(run_test(test, evidence_root), draw=draw)
             on_result(finished[test.id])

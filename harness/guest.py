@@ -3,7 +3,7 @@
 `python3 -m harness.guest JOB.json` (harness/targets.py writes the job and
 boots the guest). The first line of the output file is the guest's kernel;
 each further line is one test's raw result, written as soon as the test
-ends (the tests of one case program run in one process), so a guest that
+ends, or {"started": id} when a test begins (for live progress) (the tests of one case program run in one process), so a guest that
 hangs or panics half-way still returns what it did.
 """
 from __future__ import annotations
@@ -63,9 +63,14 @@ def _run(job: dict, out) -> None:
             out.write(json.dumps(raw_to_json(raw)) + "\n")
             out.flush()
 
+    def started(test: cases.CaseTest) -> None:  # for live progress on the host
+        with lock:
+            out.write(json.dumps({"started": test.id}) + "\n")
+            out.flush()
+
     def run_lane(batches: list[list[cases.CaseTest]], draw: int) -> None:
         for batch in batches:
-            cases.run_batch(batch, evidence_root, write, draw)
+            cases.run_batch(batch, evidence_root, write, started, draw)
 
     for draw in range(job.get("repeat", 1)):  # run --repeat: draw after draw, each as one run
         with concurrent.futures.ThreadPoolExecutor(max_workers=len(lanes)) as pool:

@@ -5,7 +5,8 @@ import collections
 import json
 import pathlib
 
-from harness import cases, judge, kernel, port_models
+from harness import cases, gate, judge, kernel, port_models
+from reports import ladder
 
 SCHEMA = "tcprepro-results/2"
 
@@ -14,7 +15,8 @@ def _relative(path: pathlib.Path, base: pathlib.Path) -> str:
     return str(path.relative_to(base))
 
 
-def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: pathlib.Path) -> dict:
+def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: pathlib.Path,
+                 relaxed_by: list[str] = ()) -> dict:
     scenario = raw.test.scenario
     record = raw.record
     observations = record.get("observations", {}) if raw.outcome == "passed" else {}
@@ -24,7 +26,12 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
         {**item, "path": _relative(raw.evidence_dir / item["path"], target_dir)}
         for item in record.get("evidence", [])
     ]
-    return {
+    evidence += _ladders(evidence, target_dir)
+    if raw.outcome == "skipped":
+        expectation = judge.judge_skip(scenario, raw.reason, version)
+    else:
+        expectation = judge.judge_expectation(scenario, observations, version)
+    entry = {
         "id": raw.test.id,
         "scenario": scenario.id,
         "gtest": raw.test.gtest_name,
@@ -41,19 +48,43 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
         "sysctls": record.get("sysctls", {}),
         "evidence": evidence,
         "claim": judge.judge_claim(scenario, observations),
-        "expectation": judge.judge_expectation(scenario, observations, version),
+        "expectation": expectation,
         "log": _relative(raw.log, target_dir),
     }
+    entry["gate"] = gate.result_gate(entry, relaxed_by)
+    return entry
+
+
+def _ladders(evidence: list[dict], target_dir: pathlib.Path) -> list[dict]:
+    """A ladder diagram beside each pcap the lab described (<capture>.exchange.json), as evidence.
+    A description that cannot be drawn gets no ladder; the report says why."""
+    drawn = []
+    for item in evidence:
+        pcap = target_dir / item["path"]
+        if item.get("kind") != "pcap" or not ladder.exchange_path(pcap).is_file():
+            continue
+        try:
+            exchange = ladder.load(ladder.exchange_path(pcap))
+        except ladder.ExchangeError:
+            continue
+        svg = ladder.write_svg(exchange, ladder.ladder_path(pcap))
+        drawn.append({"kind": "ladder", "path": _relative(svg, target_dir), "namespace": item.get("namespace"),
+                      "description": f"ladder diagram of {pcap.name}, {len(exchange.segments)} segments"})
+    return drawn
 
 
 def summarise(entries: list[dict]) -> dict:
     outcomes = collections.Counter(e["outcome"] for e in entries)
     verdicts = collections.Counter(e["expectation"]["verdict"] for e in entries)
+    gates = collections.Counter(e["gate"]["status"] for e in entries)
     return {
         "total": len(entries),
         "passed": outcomes["passed"], "skipped": outcomes["skipped"], "error": outcomes["error"],
         "as_expected": verdicts["as_expected"], "unexpected": verdicts["unexpected"],
         "new_behaviour": verdicts["new_behaviour"], "no_expectation": verdicts["none"],
+        "absent_as_expected": verdicts["absent_as_expected"], "missing": verdicts["missing"],
+        "gate": {status: gates[status] for status in gate.EXIT},
+        "exit_status": gate.exit_status(gate.target_statuses({"results": entries})),
     }
 
 

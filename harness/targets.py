@@ -16,7 +16,7 @@ import shlex
 
 from typing import Callable
 
-from harness import cases, guest, kernel, kernel_store, qemu, scheduler
+from harness import cases, guest, kernel, kernel_store, progress, qemu, scheduler
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # Environment variables a case program reads, handed on into the guest.
@@ -37,9 +37,11 @@ class HostTarget:
         return {"name": self.name, "accelerator": None, "kernel": self.kernel.to_json()}
 
     def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int | None,
-                  on_result: Callable[[cases.RawResult], None], repeat: int = 1) -> None:
+                  on_result: Callable[[cases.RawResult], None], repeat: int = 1,
+                  events: progress.Events | None = None) -> None:
         """Each test in a process of its own, as many at once as their costs allow
         (scheduler.py); `jobs`, when given, also bounds how many run at once."""
+        events = events or progress.Events()
         costs = scheduler.load_costs()
 
         def cost_of(item: tuple[cases.CaseTest, int]) -> scheduler.Cost:
@@ -48,16 +50,20 @@ class HostTarget:
             return scheduler.Cost(cost.seconds, cost.cpu_bound or jobs is not None,
                                   scheduler.kernel_global_lock(test.scenario.family, test.id, test.variant_name))
 
+        def run_one(item: tuple[cases.CaseTest, int]) -> cases.RawResult:
+            events.started(item[0].id)
+            return cases.run_test(item[0], evidence_root, item[1])
+
         draws = [(test, draw) for draw in range(repeat) for test in tests]
-        scheduler.run(draws, cost_of, lambda item: cases.run_test(item[0], evidence_root, item[1]), on_result,
-                      cpu_slots=jobs)
+        scheduler.run(draws, cost_of, run_one, on_result, cpu_slots=jobs)
 
 
 class QemuTarget:
     """A kernel booted in QEMU; one boot runs every selected test."""
 
     def __init__(self, config: dict):
-        self.name = config["spec"]
+        self.name = config["spec"]  # the label, or the spec when it has none
+        self.kernel_spec = config.get("kernel_spec", self.name)
         self.image = kernel_store.KernelImage.from_json(config["image"])
         self.accelerator = config["accelerator"]
         self.cpus = config["cpus"]
@@ -70,7 +76,7 @@ class QemuTarget:
     def describe(self) -> dict:
         info = self.kernel.to_json() if self.kernel else {"release": self.image.release, "version": None,
                                                           "upstream": None, "machine": "x86_64"}
-        described = {"name": self.name, "accelerator": self.accelerator, "kernel": info,
+        described = {"name": self.name, "spec": self.kernel_spec, "accelerator": self.accelerator, "kernel": info,
                      "packages": list(self.image.packages), "cpus": self.cpus, "console_log": "console.log"}
         if self.guest_run:
             described.update(boot_seconds=self.guest_run.boot_seconds, guest_seconds=self.guest_run.total_seconds)
@@ -79,7 +85,8 @@ class QemuTarget:
         return described
 
     def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int | None,
-                  on_result: Callable[[cases.RawResult], None], repeat: int = 1) -> None:
+                  on_result: Callable[[cases.RawResult], None], repeat: int = 1,
+                  events: progress.Events | None = None) -> None:
         # `jobs` is the host's parallelism; the guest's follows from its vCPUs (guest_lanes).
         out = evidence_root.parent
         evidence_root.mkdir(parents=True, exist_ok=True)
@@ -91,6 +98,9 @@ class QemuTarget:
         exports = "".join(f"export {name}={shlex.quote(os.environ[name])}\n" for name in _CASE_ENV if name in os.environ)
         script.write_text("export PATH=/run/tcprepro/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n"
                           + exports + f"exec /usr/bin/python3 -m harness.guest {shlex.quote(str(out / 'guest-job.json'))}\n")
+        events = events or progress.Events()
+        events.booting()
+        watcher = progress.GuestFollower(results_file, tests, events)
         try:
             self.guest_run = qemu.boot(self.image, self.accelerator, cpus=self.cpus, out=out, job=script, cwd=REPO,
                                        keep=[self.build],
@@ -102,9 +112,12 @@ class QemuTarget:
         except qemu.GuestError as error:
             self.guest_error = str(error)
         except KeyboardInterrupt:  # qemu.boot killed the guest; what it finished is in the results file
+            watcher.stop()
             for raw in self._collect(tests, results_file, finished_only=True):
                 on_result(raw)
             raise
+        finally:
+            watcher.stop()
         for raw in self._collect(tests, results_file):
             on_result(raw)
 
@@ -114,6 +127,8 @@ class QemuTarget:
         lines = results_file.read_text().splitlines() if results_file.exists() else []
         for line in lines:
             data = json.loads(line)
+            if "started" in data:
+                continue
             if "kernel" in data:
                 self.kernel = kernel.KernelInfo(data["kernel"]["release"], data["kernel"]["version"],
                                                 data["kernel"]["machine"])
