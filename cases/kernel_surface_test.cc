@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cases/case_support.h"
+#include "netns/configuration.h"
 #include "netns/namespace.h"
 #include "netns/record.h"
 #include "netns/sysctl.h"
@@ -40,6 +41,8 @@ class KernelSurface : public ::testing::Test {
     record_ = std::make_unique<ScenarioRecord>(EvidenceDirForCurrentTest(), scenario,
                                                nlohmann::json{{"sysctl", knob.key}});
     ScenarioRecord& record = *record_;
+    // The subject is the kernel's defaults: a proposed configuration is not applied here.
+    const ConfigurationSuspended defaults_only;
     TCPREPRO_STORY(record, {
       // Two namespaces before the write, one after it.
       const NetNamespace written = NetNamespace::Create("written");

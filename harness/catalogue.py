@@ -25,6 +25,10 @@ class Expectation:
     kernels: str
     observations: dict
     source: str
+    # Sysctl values the expectation depends on: it applies only when the story ran with
+    # each of them (configured by the run, or set by the story). On an observation it
+    # names, it overrides the expectations without `when` (harness/judge.py).
+    when: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +77,13 @@ def _load_family(path: pathlib.Path) -> Family:
                 kernel.validate_range(_require(exp, "kernels", here))
             except (kernel.RangeError, ValueError) as error:
                 raise CatalogueError(f"{here}: {error}") from error
+            when = exp.get("when", {})
+            if not isinstance(when, dict) or not all(isinstance(k, str) and isinstance(v, str) and "." in k
+                                                      for k, v in when.items()):
+                raise CatalogueError(f"{here}: 'when' must map sysctl names to string values, "
+                                     'e.g. when = { "net.ipv4.tcp_timestamps" = "0" }')
             expectations.append(Expectation(exp["kernels"], _require(exp, "observations", here),
-                                            _require(exp, "source", here)))
+                                            _require(exp, "source", here), when))
         if sid in scenarios:
             raise CatalogueError(f"{here}: duplicate scenario id")
         scenarios[sid] = Scenario(

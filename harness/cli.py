@@ -69,13 +69,26 @@ def _parse_kernel_specs(texts: list[str]) -> list:
     return specs
 
 
-def _check_run_options(args) -> list:
-    """Every option checked, before anything is fetched or created; returns the kernel specs."""
+def _check_run_options(args) -> tuple[list, list]:
+    """Every option checked, before anything is fetched or created; returns the kernel specs
+    and the configurations (the kernel's defaults first)."""
+    from harness import configs
+    try:
+        proposed = configs.from_arguments(args.sysctl, args.sysctl_file, args.config)
+    except configs.ConfigError as error:
+        raise UsageError(str(error)) from None
     if os.geteuid() != 0:
         raise UsageError("run needs root: the lab creates network namespaces (CAP_SYS_ADMIN); use sudo")
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
-    return _parse_kernel_specs(args.kernel or ["host"])
+    specs = _parse_kernel_specs(args.kernel or ["host"])
+    try:
+        checked, notes = configs.check(proposed, host_target=any(s.kind == "host" for s in specs))
+    except configs.ConfigError as error:
+        raise UsageError(str(error)) from None
+    for note in notes:
+        print(note)
+    return specs, [configs.DEFAULT_CONFIGURATION, *checked]
 
 
 def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_timeout: float) -> dict[str, str]:
@@ -101,7 +114,7 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
     return configs
 
 
-def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) -> int:
+def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, configuration) -> int:
     """One target's pytest session, in its own process; its output goes to pytest.log."""
     command = [
         sys.executable, "-m", "pytest", str(REPO / "harness" / "suite"),
@@ -110,10 +123,13 @@ def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) ->
         "--tcprepro-out", str(target_dir), "--tcprepro-build", str(args.build_dir),
         "--tcprepro-jobs", str(args.jobs), "--tcprepro-target", config,
         "--tcprepro-run", json.dumps(run_block), "--junitxml", str(target_dir / "junit.xml"),
+        "--tcprepro-configuration", json.dumps(configuration.to_json()),
     ]
     if args.k:
         command += ["-k", args.k]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend}
+    from harness import configs
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend,
+           configs.ENV: json.dumps(configuration.sysctls)}
     with (target_dir / "pytest.log").open("w") as log:
         return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
 
@@ -121,7 +137,7 @@ def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict) ->
 def cmd_run(args) -> int:
     import concurrent.futures
     import pytest
-    specs = _check_run_options(args)
+    specs, configurations = _check_run_options(args)
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = (args.out or REPO / "results" / run_id).resolve()
     if (out / "report.html").exists() or any(out.glob("*/results.json")):
@@ -132,21 +148,25 @@ def cmd_run(args) -> int:
     run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
                  "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision()}
 
-    def run_one(spec):
-        target_dir = out / spec.slug
+    def run_one(unit):
+        spec, configuration = unit
+        target_dir = out / configuration.folder(spec.slug)
+        name = spec.text if configuration.is_defaults else f"{spec.text} @ {configuration.name}"
         target_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        print(f"{spec.text}: running", flush=True)
-        code = _run_target(configs[spec.slug], target_dir, args, run_block)
-        print(f"{spec.text}: done in {time.monotonic() - started:.0f} s", flush=True)
-        return spec, target_dir, code
+        print(f"{name}: running", flush=True)
+        code = _run_target(configs[spec.slug], target_dir, args, run_block, configuration)
+        print(f"{name}: done in {time.monotonic() - started:.0f} s", flush=True)
+        return name, target_dir, code
 
-    # Targets run side by side: guests are single-threaded under TCG, and the
-    # host target is short. Each target's output is printed when it ends.
+    # Targets (each kernel under each configuration) run side by side: guests are
+    # single-threaded under TCG, and the host target is short. Each target's output is
+    # printed when it ends.
+    units = [(spec, configuration) for spec in specs for configuration in configurations]
     codes = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1))) as pool:
-        for spec, target_dir, code in pool.map(run_one, specs):
-            print(f"\n== {spec.text}")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(units), (os.cpu_count() or 1) + 1))) as pool:
+        for name, target_dir, code in pool.map(run_one, units):
+            print(f"\n== {name}")
             print((target_dir / "pytest.log").read_text().rstrip())
             codes.append(code)
     if all(code == pytest.ExitCode.NO_TESTS_COLLECTED for code in codes):
@@ -235,6 +255,13 @@ def parser() -> argparse.ArgumentParser:
                           "debian:<suite>=<package version>, local:<vmlinuz>:<modules folder>")
     run.add_argument("-k", metavar="EXPR", help="pytest -k expression over test ids, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
+    run.add_argument("--sysctl", action="append", metavar="NAME=VALUE",
+                     help="a sysctl value to compare with the kernel's defaults (repeatable): the run covers both, "
+                          "applied in every lab namespace, e.g. --sysctl net.ipv4.tcp_tw_reuse=1")
+    run.add_argument("--sysctl-file", type=pathlib.Path, metavar="FILE",
+                     help="sysctl.conf-style file (as in /etc/sysctl.d/) added to the --sysctl configuration")
+    run.add_argument("--config", action="append", metavar="NAME:FILE",
+                     help="a further named configuration from a sysctl.conf-style file (repeatable)")
     run.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="case programs run in parallel")
     run.add_argument("--build-dir", type=pathlib.Path, default=DEFAULT_BUILD, help=argparse.SUPPRESS)
     run.add_argument("--impairment-backend", choices=IMPAIRMENT_BACKENDS, default="auto",

@@ -14,7 +14,7 @@ import pathlib
 import sys
 import threading
 
-from harness import cases, catalogue, kernel
+from harness import cases, catalogue, configs, kernel
 
 
 def raw_to_json(raw: cases.RawResult) -> dict:
@@ -37,7 +37,8 @@ def main(job_file: str) -> int:
         return 2
     evidence_root = pathlib.Path(job["evidence_root"])
     with open(job["results"], "w") as out:
-        out.write(json.dumps({"kernel": kernel.running_kernel().to_json()}) + "\n")
+        kernel_wide = configs.apply_kernel_wide()
+        out.write(json.dumps({"kernel": kernel.running_kernel().to_json(), "kernel_wide": kernel_wide}) + "\n")
         out.flush()
         # One process per case program and share of the CPUs: starting a process
         # costs about a second under TCG, several times a short story.

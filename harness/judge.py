@@ -55,13 +55,39 @@ def _newer_than_known(version: kernel.Version, known_through: kernel.Version) ->
     return tuple(version[: len(known_through)]) > tuple(known_through)
 
 
-def judge_expectation(scenario: catalogue.Scenario, observations: dict, version: kernel.Version) -> dict:
-    applicable = [e for e in scenario.expectations if kernel.in_range(e.kernels, version)]
+def _conditions_hold(when: dict, sysctls: dict) -> bool:
+    return all(sysctls.get(name) == value for name, value in when.items())
+
+
+def applicable_expectations(scenario: catalogue.Scenario, version: kernel.Version,
+                            sysctls: dict | None = None) -> list[catalogue.Expectation]:
+    """The expectations for this kernel and these sysctl values. An expectation with `when`
+    is the more specific one: on the observations it names, it replaces those without."""
+    sysctls = sysctls or {}
+    in_range = [e for e in scenario.expectations if kernel.in_range(e.kernels, version)]
+    conditional = [e for e in in_range if e.when and _conditions_hold(e.when, sysctls)]
+    overridden = {name for e in conditional for name in e.observations}
+    out = []
+    for e in in_range:
+        if e.when:
+            if e in conditional:
+                out.append(e)
+            continue
+        kept = {name: c for name, c in e.observations.items() if name not in overridden}
+        if kept:
+            out.append(e if len(kept) == len(e.observations) else catalogue.Expectation(e.kernels, kept, e.source))
+    return out
+
+
+def judge_expectation(scenario: catalogue.Scenario, observations: dict, version: kernel.Version,
+                      sysctls: dict | None = None) -> dict:
+    applicable = applicable_expectations(scenario, version, sysctls)
     result = {
         "kernels": " ; ".join(e.kernels for e in applicable) or None,
         "source": " | ".join(e.source for e in applicable) or None,
         # One entry per expectation that applies: what the report cites when kernels differ.
-        "applied": [{"kernels": e.kernels, "source": e.source, "observations": sorted(e.observations)}
+        "applied": [{"kernels": e.kernels, "source": e.source, "observations": sorted(e.observations),
+                     **({"when": dict(e.when)} if e.when else {})}
                     for e in applicable],
         "mismatches": [],
         "note": None,

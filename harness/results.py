@@ -5,7 +5,7 @@ import collections
 import json
 import pathlib
 
-from harness import cases, judge, kernel, port_models
+from harness import cases, configs, judge, kernel, port_models
 
 SCHEMA = "tcprepro-results/1"
 
@@ -14,7 +14,8 @@ def _relative(path: pathlib.Path, base: pathlib.Path) -> str:
     return str(path.relative_to(base))
 
 
-def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: pathlib.Path) -> dict:
+def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: pathlib.Path,
+                 configuration: dict | None = None) -> dict:
     scenario = raw.test.scenario
     record = raw.record
     observations = record.get("observations", {}) if raw.outcome == "passed" else {}
@@ -40,7 +41,9 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
         "sysctls": record.get("sysctls", {}),
         "evidence": evidence,
         "claim": judge.judge_claim(scenario, observations),
-        "expectation": judge.judge_expectation(scenario, observations, version),
+        "configuration": configs.result_configuration(configuration, record),
+        "expectation": judge.judge_expectation(scenario, observations, version,
+                                               configs.effective_sysctls(configuration, record)),
         "log": _relative(raw.log, target_dir),
     }
 

@@ -16,7 +16,7 @@ from harness import cases, guest, kernel, kernel_store, qemu
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # Environment variables a case program reads, handed on into the guest.
-_CASE_ENV = ("TCPREPRO_IMPAIRMENT_BACKEND",)
+_CASE_ENV = ("TCPREPRO_IMPAIRMENT_BACKEND", "TCPREPRO_SYSCTLS")
 
 
 class TargetError(ValueError):
@@ -50,6 +50,7 @@ class QemuTarget:
         self.kernel: kernel.KernelInfo | None = None
         self.guest_run: qemu.GuestRun | None = None
         self.guest_error: str | None = None
+        self.kernel_wide: dict[str, str] = {}  # proposed sysctls the guest applied kernel-wide
 
     def describe(self) -> dict:
         info = self.kernel.to_json() if self.kernel else {"release": self.image.release, "version": None,
@@ -94,6 +95,7 @@ class QemuTarget:
             if "kernel" in data:
                 self.kernel = kernel.KernelInfo(data["kernel"]["release"], data["kernel"]["version"],
                                                 data["kernel"]["machine"])
+                self.kernel_wide = data.get("kernel_wide") or {}
             else:
                 by_id[data["id"]] = data
         if self.kernel is None:  # the guest never got as far as the harness: judge by the package's version

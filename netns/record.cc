@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "netns/configuration.h"
 #include "netns/error.h"
 
 namespace tcprepro {
@@ -10,6 +11,7 @@ ScenarioRecord::ScenarioRecord(std::filesystem::path dir, std::string scenario, 
     : dir_(std::move(dir)) {
   std::filesystem::create_directories(dir_);
   document_ = {{"scenario", std::move(scenario)}, {"variant", std::move(variant)}};
+  ResetConfigurationRecord();
 }
 
 ScenarioRecord::~ScenarioRecord() {
@@ -45,6 +47,7 @@ void ScenarioRecord::Write() const {
   nlohmann::json document = document_;
   document["observations"] = observations_;
   document["sysctls"] = sysctls_;
+  document["configuration"] = ConfigurationRecord();
   document["evidence"] = evidence_;
   document["skipped"] = skipped_.empty() ? nlohmann::json(nullptr) : nlohmann::json(skipped_);
   document["impairment_backend"] =

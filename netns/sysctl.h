@@ -18,6 +18,12 @@ namespace tcprepro {
 // nullopt if this kernel has no such knob.
 std::optional<std::string> ReadSysctl(const NetNamespace& ns, const std::string& key);
 
+// The same in the calling thread's namespace (inside a NamespaceGuard, or while
+// NetNamespace::Create is in the new namespace).
+std::optional<std::string> ReadInCurrentNamespace(const std::string& key);
+// Writes `value` to `key` in the calling thread's namespace; LabError with errno if refused.
+void WriteInCurrentNamespace(const std::string& key, const std::string& value);
+
 class SysctlGuard {
  public:
   SysctlGuard(const NetNamespace& ns, std::string key, const std::string& value);

@@ -21,7 +21,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, results, targets
+from harness import cases, catalogue, configs, results, targets
 
 
 def pytest_addoption(parser):
@@ -31,6 +31,8 @@ def pytest_addoption(parser):
     group.addoption("--tcprepro-jobs", type=int, default=os.cpu_count() or 1)
     group.addoption("--tcprepro-target", default="host")
     group.addoption("--tcprepro-run", default=None, help="JSON of the run block (set by ./tcprepro)")
+    group.addoption("--tcprepro-configuration", default=None,
+                    help="JSON of the configuration this session runs under (harness/configs.py)")
 
 
 class ScenarioRun:
@@ -41,6 +43,8 @@ class ScenarioRun:
         self.build: pathlib.Path = config.getoption("--tcprepro-build")
         self.jobs: int = config.getoption("--tcprepro-jobs")
         self.target = targets.make(config.getoption("--tcprepro-target"))
+        self.configuration = json.loads(config.getoption("--tcprepro-configuration") or "null") or \
+            configs.DEFAULT_CONFIGURATION.to_json()
         self.families = catalogue.load()
         self.tests = cases.discover(self.families, self.build)
         self.entries: dict[str, dict] = {}
@@ -50,7 +54,12 @@ class ScenarioRun:
         raws = self.target.run_tests(selected, self.out / "evidence", self.jobs)
         version = self.target.kernel.upstream  # a QEMU target knows its kernel once it ran
         for raw in raws:
-            self.entries[raw.test.id] = results.result_entry(raw, version, self.out)
+            self.entries[raw.test.id] = results.result_entry(raw, version, self.out, self.described_configuration())
+
+    def described_configuration(self) -> dict:
+        """The configuration, with what a guest applied kernel-wide (not per namespace)."""
+        kernel_wide = getattr(self.target, "kernel_wide", None)
+        return {**self.configuration, **({"kernel_wide": kernel_wide} if kernel_wide else {})}
 
 
 _RUN = pytest.StashKey[ScenarioRun]()
@@ -89,4 +98,4 @@ def pytest_sessionfinish(session, exitstatus):
         "jobs": run.jobs,
     })
     ordered = [run.entries[t.id] for t in run.tests if t.id in run.entries]
-    results.write(run.out, block, run.target.describe(), ordered)
+    results.write(run.out, block, {**run.target.describe(), "configuration": run.described_configuration()}, ordered)
