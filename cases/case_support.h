@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <stdexcept>
 #include <string>
 
 #include "netns/error.h"
@@ -26,6 +27,14 @@ bool WaitFor(const std::function<bool()>& done, std::chrono::milliseconds deadli
 
 double MillisSince(std::chrono::steady_clock::time_point start);
 
+// The kernel's behaviour ends a story early, e.g. a configuration under which the
+// 4-tuple is never reused, so a reuse hazard cannot arise. What was observed so far
+// is the result (the test passes; the harness judges it), with `story_ended` saying why.
+class StoryEnds : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace tcprepro
 
 // Runs a story; a tcprepro::Unsupported thrown inside skips the test with its
@@ -36,5 +45,7 @@ double MillisSince(std::chrono::steady_clock::time_point start);
       __VA_ARGS__;                                                   \
     } catch (const ::tcprepro::Unsupported& unsupported) {           \
       GTEST_SKIP() << (record).Skip(std::string("skipped: ") + unsupported.what()); \
+    } catch (const ::tcprepro::StoryEnds& ended) {                   \
+      (record).Observe("story_ended", ended.what());                 \
     }                                                                \
   } while (0)

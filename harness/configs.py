@@ -233,23 +233,28 @@ def result_configuration(configuration: dict | None, record: dict) -> dict:
     configuration = configuration or DEFAULT_CONFIGURATION.to_json()
     lab = record.get("configuration") or {}
     proposed = configuration.get("sysctls") or {}
+    where = lab.get("pinned_in") or {}
     return {
         "name": configuration.get("name", DEFAULTS),
-        "pinned": {key: {"proposed": proposed.get(key), "scenario": value}
+        "pinned": {key: {"proposed": proposed.get(key), "scenario": value, "namespaces": where.get(key, [])}
                    for key, value in (lab.get("pinned") or {}).items()},
         "suspended": bool(lab.get("suspended")),
     }
 
 
-def effective_sysctls(configuration: dict | None, record: dict) -> dict[str, str]:
-    """The sysctl values a story ran with, as far as the run set them: the configuration's
-    (unless the story suspended it), then what the story itself set, which wins."""
+def effective_sysctls(configuration: dict | None, record: dict) -> dict[str, set[str]]:
+    """The values each sysctl the run or the story set had in the story's namespaces: the
+    configuration's (unless the story suspended it) and what the story itself set in some
+    of them. A story that pins a proposed sysctl in one namespace leaves the proposed value
+    in the others, so both count."""
     configuration = configuration or {}
     lab = record.get("configuration") or {}
-    values = {} if lab.get("suspended") else {**(configuration.get("sysctls") or {}),
-                                                **(configuration.get("kernel_wide") or {})}
-    values.update(record.get("sysctls") or {})
-    values.update(lab.get("pinned") or {})
+    values: dict[str, set[str]] = {}
+    if not lab.get("suspended"):
+        for key, value in {**(configuration.get("sysctls") or {}), **(configuration.get("kernel_wide") or {})}.items():
+            values.setdefault(key, set()).add(value)
+    for key, value in {**(record.get("sysctls") or {}), **(lab.get("pinned") or {})}.items():
+        values.setdefault(key, set()).add(value)
     return values
 
 

@@ -56,27 +56,20 @@ def _newer_than_known(version: kernel.Version, known_through: kernel.Version) ->
 
 
 def _conditions_hold(when: dict, sysctls: dict) -> bool:
-    return all(sysctls.get(name) == value for name, value in when.items())
+    # sysctls: name -> the values it had in the story's namespaces (harness/configs.py).
+    return all(value in sysctls.get(name, ()) for name, value in when.items())
 
 
 def applicable_expectations(scenario: catalogue.Scenario, version: kernel.Version,
                             sysctls: dict | None = None) -> list[catalogue.Expectation]:
-    """The expectations for this kernel and these sysctl values. An expectation with `when`
-    is the more specific one: on the observations it names, it replaces those without."""
+    """The expectations for this kernel and these sysctl values. Expectations with `when`
+    describe the story under those values: when one matches, the matching ones are the
+    whole expectation and those without `when` (written for the kernel's defaults) do not
+    apply."""
     sysctls = sysctls or {}
     in_range = [e for e in scenario.expectations if kernel.in_range(e.kernels, version)]
     conditional = [e for e in in_range if e.when and _conditions_hold(e.when, sysctls)]
-    overridden = {name for e in conditional for name in e.observations}
-    out = []
-    for e in in_range:
-        if e.when:
-            if e in conditional:
-                out.append(e)
-            continue
-        kept = {name: c for name, c in e.observations.items() if name not in overridden}
-        if kept:
-            out.append(e if len(kept) == len(e.observations) else catalogue.Expectation(e.kernels, kept, e.source))
-    return out
+    return conditional or [e for e in in_range if not e.when]
 
 
 def judge_expectation(scenario: catalogue.Scenario, observations: dict, version: kernel.Version,

@@ -1,8 +1,10 @@
 #include "netns/configuration.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <vector>
 
 #include "netns/error.h"
 #include "netns/sysctl.h"
@@ -25,6 +27,7 @@ std::map<std::string, std::string> Parse() {
 
 std::mutex pins_mutex;
 std::map<std::string, std::string> pins;
+std::map<std::string, std::vector<std::string>> pinned_in;
 bool suspended_in_story = false;
 std::atomic<int> suspensions{0};
 
@@ -49,21 +52,25 @@ void ApplyProposedSysctls(const std::string& label) {
   }
 }
 
-void NotePinnedByScenario(const std::string& key, const std::string& value) {
+void NotePinnedByScenario(const std::string& key, const std::string& value, const std::string& label) {
   if (ProposedSysctls().count(key) == 0) return;
   std::lock_guard<std::mutex> lock(pins_mutex);
   pins[key] = value;
+  auto& labels = pinned_in[key];
+  if (std::find(labels.begin(), labels.end(), label) == labels.end()) labels.push_back(label);
 }
 
 nlohmann::json ConfigurationRecord() {
   if (ProposedSysctls().empty()) return nullptr;
   std::lock_guard<std::mutex> lock(pins_mutex);
-  return {{"proposed", ProposedSysctls()}, {"pinned", pins}, {"suspended", suspended_in_story}};
+  return {{"proposed", ProposedSysctls()}, {"pinned", pins}, {"pinned_in", pinned_in},
+          {"suspended", suspended_in_story}};
 }
 
 void ResetConfigurationRecord() {
   std::lock_guard<std::mutex> lock(pins_mutex);
   pins.clear();
+  pinned_in.clear();
   suspended_in_story = suspensions.load() > 0;
 }
 

@@ -23,11 +23,12 @@ const std::map<std::string, std::string>& ProposedSysctls();
 // Unsupported: the story skips, since it could not run under the configuration.
 void ApplyProposedSysctls(const std::string& label);
 
-// A story set `key` to `value` in one of its namespaces: noted when `key` is proposed.
-void NotePinnedByScenario(const std::string& key, const std::string& value);
+// A story set `key` to `value` in its namespace `label`: noted when `key` is proposed.
+void NotePinnedByScenario(const std::string& key, const std::string& value, const std::string& label);
 
 // What the current story ran under, for its record:
-//   {"proposed": {...}, "pinned": {key: scenario's value}, "suspended": bool}
+//   {"proposed": {...}, "pinned": {key: scenario's value}, "pinned_in": {key: [namespace labels]},
+//    "suspended": bool}
 // or null when the run has no proposed configuration.
 nlohmann::json ConfigurationRecord();
 // Starts a new story's record (forgets earlier pins); ScenarioRecord calls it.

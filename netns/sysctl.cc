@@ -64,7 +64,7 @@ SysctlGuard::SysctlGuard(const NetNamespace& ns, std::string key, const std::str
   previous_ = *previous;
   WriteInCurrentNamespace(key_, value);
   effective_ = ReadInCurrentNamespace(key_).value_or("");
-  NotePinnedByScenario(key_, effective_);
+  NotePinnedByScenario(key_, effective_, ns_.label());
 }
 
 SysctlGuard::~SysctlGuard() {

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from numbers import Number
 from pathlib import Path
 
-from . import differences
+from . import configurations, differences
 from .differences import Annotation, Sample
 from .expectations import applied_expectations
 from .kernels import GUEST_FAILED, Column
@@ -41,6 +41,7 @@ class Cell:
     values: list[Value]
     mismatches: list[Mismatch]
     views: list[ResultView]  # each variant's full result, for the expandable details
+    notes: list[str] = ()  # what the story did with the configuration (pinned, suspended)
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Row:
     differences: list[str]
     annotation: Annotation | None
     details: list[Detail]
+    configurations: list[str] = ()  # per kernel whose configurations disagree: what each ran with
 
     @property
     def differs(self) -> bool:
@@ -129,6 +131,12 @@ def _scenario_rows(ids, by_column, result_sets, columns, out_dir, taken) -> list
             ],
             differences=found,
             annotation=differences.annotate(samples, found, judged),
+            configurations=configurations.explain(
+                [(column.label, column.release, rs, results[0] if results else None)
+                 for results, column, rs in zip(per_column, columns, result_sets)],
+                lambda indexes: bool(differences.differing(
+                    [_sample(per_column[i][0], columns[i]) for i in indexes
+                     if not _guest_failed(per_column[i][0])], compared, judged))) if found else [],
             details=[
                 Detail(rid, _anchor(f"r-{rid}", taken), variant_name(_first(table[rid]).get("variant")), [
                     None if r is None else result_view(r, variant_name(r.get("variant")), column, rs.base_dir,
@@ -180,6 +188,7 @@ def _cell(results: list[dict], keys, measured, differing, column: Column, rs: Re
         values=[value for key in keys if (value := _value(key, results, measured, differing, column))],
         mismatches=[m for view in views for m in view.mismatches],
         views=views,
+        notes=configurations.cell_notes(results),
     )
 
 
