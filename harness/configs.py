@@ -251,7 +251,14 @@ def effective_sysctls(configuration: dict | None, record: dict) -> dict[str, set
     lab = record.get("configuration") or {}
     values: dict[str, set[str]] = {}
     if not lab.get("suspended"):
-        for key, value in {**(configuration.get("sysctls") or {}), **(configuration.get("kernel_wide") or {})}.items():
+        applied_in = lab.get("applied_in")
+        pinned_in = lab.get("pinned_in") or {}
+        for key, value in (configuration.get("sysctls") or {}).items():
+            # The proposed value counts when some namespace the story made kept it; a story
+            # that pinned the knob in each of its namespaces ran with its own value only.
+            if applied_in is None or set(applied_in) - set(pinned_in.get(key, [])):
+                values.setdefault(key, set()).add(value)
+        for key, value in (configuration.get("kernel_wide") or {}).items():
             values.setdefault(key, set()).add(value)
     for key, value in {**(record.get("sysctls") or {}), **(lab.get("pinned") or {})}.items():
         values.setdefault(key, set()).add(value)

@@ -5,7 +5,7 @@ import collections
 import json
 import pathlib
 
-from harness import cases, configs, judge, kernel, port_models
+from harness import cases, configs, judge, kernel, port_models, surface
 
 SCHEMA = "tcprepro-results/1"
 
@@ -21,6 +21,8 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
     observations = record.get("observations", {}) if raw.outcome == "passed" else {}
     # S2 sequences: deltas, parity, wraps and the model fit, derived before judging.
     observations = port_models.derive_observations(observations)
+    # S5-surface: the knob table judged against the catalogue's knob list.
+    observations = surface.derive_observations(observations, version)
     evidence = [
         {**item, "path": _relative(raw.evidence_dir / item["path"], target_dir)}
         for item in record.get("evidence", [])

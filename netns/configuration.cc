@@ -28,6 +28,7 @@ std::map<std::string, std::string> Parse() {
 std::mutex pins_mutex;
 std::map<std::string, std::string> pins;
 std::map<std::string, std::vector<std::string>> pinned_in;
+std::vector<std::string> applied_in;  // labels of the namespaces the configuration was applied in
 bool suspended_in_story = false;
 std::atomic<int> suspensions{0};
 
@@ -50,6 +51,9 @@ void ApplyProposedSysctls(const std::string& label) {
       throw LabError("applying the configuration in namespace " + label + ": " + error.what());
     }
   }
+  if (ProposedSysctls().empty()) return;
+  std::lock_guard<std::mutex> lock(pins_mutex);
+  applied_in.push_back(label);
 }
 
 void NotePinnedByScenario(const std::string& key, const std::string& value, const std::string& label) {
@@ -63,14 +67,15 @@ void NotePinnedByScenario(const std::string& key, const std::string& value, cons
 nlohmann::json ConfigurationRecord() {
   if (ProposedSysctls().empty()) return nullptr;
   std::lock_guard<std::mutex> lock(pins_mutex);
-  return {{"proposed", ProposedSysctls()}, {"pinned", pins}, {"pinned_in", pinned_in},
-          {"suspended", suspended_in_story}};
+  return {{"proposed", ProposedSysctls()}, {"applied_in", applied_in}, {"pinned", pins},
+          {"pinned_in", pinned_in}, {"suspended", suspended_in_story}};
 }
 
 void ResetConfigurationRecord() {
   std::lock_guard<std::mutex> lock(pins_mutex);
   pins.clear();
   pinned_in.clear();
+  applied_in.clear();
   suspended_in_story = suspensions.load() > 0;
 }
 

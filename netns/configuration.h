@@ -27,8 +27,8 @@ void ApplyProposedSysctls(const std::string& label);
 void NotePinnedByScenario(const std::string& key, const std::string& value, const std::string& label);
 
 // What the current story ran under, for its record:
-//   {"proposed": {...}, "pinned": {key: scenario's value}, "pinned_in": {key: [namespace labels]},
-//    "suspended": bool}
+//   {"proposed": {...}, "applied_in": [namespace labels], "pinned": {key: scenario's value},
+//    "pinned_in": {key: [namespace labels]}, "suspended": bool}
 // or null when the run has no proposed configuration.
 nlohmann::json ConfigurationRecord();
 // Starts a new story's record (forgets earlier pins); ScenarioRecord calls it.
