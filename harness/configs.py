@@ -139,13 +139,12 @@ def from_arguments(sysctls: list[str] | None, sysctl_file: pathlib.Path | None,
 @dataclasses.dataclass(frozen=True)
 class Probe:
     names: list[str]  # every sysctl under net in a fresh namespace
-    values: dict[str, str | None]
-    writes: dict[str, dict]
+    writes: dict[str, dict]  # name -> {"errno", "message", "effective"}
 
 
-def probe(write: dict[str, str] | None = None, read: list[str] | None = None) -> Probe:
+def probe(write: dict[str, str]) -> Probe:
     """Runs harness/sysctl_probe.py in a network namespace made for it and gone after it."""
-    request = json.dumps({"write": write or {}, "read": read or []})
+    request = json.dumps({"write": write})
     try:
         done = subprocess.run(["unshare", "--net", "--", sys.executable, "-m", "harness.sysctl_probe", request],
                               capture_output=True, text=True, timeout=60, cwd=REPO,
@@ -156,7 +155,7 @@ def probe(write: dict[str, str] | None = None, read: list[str] | None = None) ->
         raise ConfigError(f"cannot probe sysctls in a throwaway namespace (unshare --net): "
                           f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
     data = json.loads(done.stdout)
-    return Probe(data["names"], data["values"], data["writes"])
+    return Probe(data["names"], data["writes"])
 
 
 def _exists_in_this_namespace(name: str) -> bool:
@@ -165,7 +164,6 @@ def _exists_in_this_namespace(name: str) -> bool:
 
 
 def _closest(name: str, known: list[str]) -> str:
-    # Within the same top-level tree when possible: "net.ipv4.tcp_tw_reuze" -> net.ipv4.tcp_*.
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
     return f"; closest: {', '.join(close)}" if close else "; `sysctl -a | grep WORD` lists the names"
 

@@ -5,7 +5,6 @@ namespace is thrown away when this process ends, so the probe writes change noth
 that outlives it. JSON is {"write": {name: value}}; the output (stdout) is
 
     {"names": [every sysctl under net in this namespace],
-     "values": {name: value in this namespace, before any write},
      "writes": {name: {"errno": null | "EINVAL", "message": str | null, "effective": str | null}}}
 """
 from __future__ import annotations
@@ -57,9 +56,8 @@ def write(name: str, value: str) -> dict:
 def main(argv: list[str]) -> int:
     request = json.loads(argv[1]) if len(argv) > 1 else {}
     names = names_under()
-    values = {name: read(name) for name in request.get("read", [])}
     writes = {name: write(name, value) for name, value in request.get("write", {}).items() if name in names}
-    json.dump({"names": names, "values": values, "writes": writes}, sys.stdout)
+    json.dump({"names": names, "writes": writes}, sys.stdout)
     return 0
 
 

@@ -57,7 +57,8 @@ void ApplyProposedSysctls(const std::string& label) {
 }
 
 void NotePinnedByScenario(const std::string& key, const std::string& value, const std::string& label) {
-  if (ProposedSysctls().count(key) == 0) return;
+  // While suspended the story runs on the kernel's defaults: nothing of the configuration to pin.
+  if (ProposedSysctls().count(key) == 0 || suspensions.load() > 0) return;
   std::lock_guard<std::mutex> lock(pins_mutex);
   pins[key] = value;
   auto& labels = pinned_in[key];
