@@ -210,7 +210,7 @@ def _problem(entry: Entry, names: list[str], written: dict | None, host_target: 
                 return (f"{entry.where}: {entry.name} is not per network namespace, so setting it would change "
                         "the host; give it only with QEMU guests (--kernel debian:<suite>), which apply it kernel-wide")
             return None
-        return f"{entry.where}: this kernel has no sysctl {entry.name}{_closest(entry.name, names)}"
+        return f"{entry.where}: the running kernel has no sysctl {entry.name}{_closest(entry.name, names)}"
     if written is None:
         return None
     if written["errno"] in _GLOBAL_ERRNOS:

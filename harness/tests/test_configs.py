@@ -66,7 +66,7 @@ def _host_value(name):
 
 @needs_root_and_build
 @pytest.mark.parametrize("assignment,message", [
-    ("net.ipv4.tcp_tw_reuze=1", "this kernel has no sysctl net.ipv4.tcp_tw_reuze; closest: net.ipv4.tcp_tw_reuse"),
+    ("net.ipv4.tcp_tw_reuze=1", "the running kernel has no sysctl net.ipv4.tcp_tw_reuze; closest: net.ipv4.tcp_tw_reuse"),
     ("net.ipv4.tcp_tw_reuse=7", "the kernel rejects '7' for net.ipv4.tcp_tw_reuse (EINVAL: Invalid argument)"),
     ("net.ipv4.tcp_mem=1 2 3", "net.ipv4.tcp_mem is not per network namespace, so setting it would change the host"),
     ("net.core.rmem_max=4096", "net.core.rmem_max is read-only in a network namespace (global)"),
