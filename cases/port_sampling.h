@@ -1,5 +1,5 @@
-// Sampling the source ports that connect() picks (S2), shared by the S2 case
-// program and the sampling benchmark.
+// Sampling the source ports that connect() picks (S2), shared by the S2
+// stories and the sampling benchmark.
 //
 // One sample is one connect() from a fresh socket. The sample is ended so that
 // nothing holds the port afterwards: a refused connect leaves nothing behind,
@@ -9,8 +9,6 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
-#include <utility>
 
 #include "netns/socket.h"
 #include "netns/unique_fd.h"
@@ -25,14 +23,5 @@ struct ConnectSample {
 // Connects a fresh socket to `to`. With a `listener` (fd >= 0, listening in the
 // calling thread's namespace) the connection is accepted and both ends reset.
 ConnectSample SampleConnect(const Endpoint& to, int listener = -1);
-
-// A listening socket on `at` in the calling thread's namespace.
-UniqueFd ListenOn(const Endpoint& at, int backlog = 4096);
-
-// "40000 40255" (the sysctl's text) as {40000, 40255}; throws LabError otherwise.
-std::pair<int, int> ParsePortRange(const std::string& text);
-
-// The loopback address of `family`: "127.0.0.1" or "::1".
-std::string LoopbackAddress(Family family);
 
 }  // namespace tcprepro

@@ -50,7 +50,7 @@ uint64_t SampleFor(const NetNamespace& ns, Mode mode, Family family, uint16_t dp
   NamespaceGuard inside(ns);
   const Endpoint to{LoopbackAddress(family), dport};
   UniqueFd listener;
-  if (mode == Mode::kAccepted) listener = ListenOn(to);
+  if (mode == Mode::kAccepted) listener = Listen(to);
   const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
   uint64_t n = 0;
   while (true) {

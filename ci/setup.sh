@@ -13,7 +13,7 @@ packages="
   googletest libgtest-dev nlohmann-json3-dev libpcap-dev libnetfilter-queue-dev
   libnl-route-3-dev
   iproute2 iptables nftables util-linux
-  python3-pytest python3-jinja2
+  python3-pytest python3-jinja2 python3-jsonschema
   qemu-system-x86 busybox-static cpio kmod xz-utils zstd
 "
 

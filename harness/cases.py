@@ -1,9 +1,11 @@
 """Case programs: finding their tests, and running one test as one process.
 
 Each GoogleTest test runs alone (--gtest_filter), in its own process group with
-a hard timeout, with TCPREPRO_EVIDENCE_DIR pointing at its evidence folder. What
-comes back is raw: the gtest verdict on the machinery, the observations file,
-the log. Judging is judge.py's job.
+a hard timeout, with TCPREPRO_EVIDENCE_DIR naming its evidence folder; or a
+batch of one program's tests runs in one process, with TCPREPRO_EVIDENCE_DIRS
+naming a JSON file {full test name: evidence folder}. What comes back is raw:
+the gtest verdict on the machinery, the observations file, the log. Judging is
+judge.py's job.
 """
 from __future__ import annotations
 
@@ -11,14 +13,14 @@ import dataclasses
 import json
 import os
 import pathlib
-import re
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from typing import Callable
 
-from harness import catalogue
+from harness import catalogue, gtest_output
 
 # A single scenario's story takes well under a second here; this bounds a hung
 # connect or a wedged capture, and is generous for QEMU under TCG.
@@ -31,14 +33,25 @@ class CaseError(RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class CaseTest:
-    id: str  # full gtest name: "S1/SelfConnect.S1a_Explicit/ipv4_loopback"
+    gtest_name: str  # full GoogleTest name: "S1/SelfConnect.S1a/ipv4_loopback"
     binary: pathlib.Path
     scenario: catalogue.Scenario
-    variant_name: str  # "ipv4_loopback"
+    variant_name: str  # "ipv4_loopback"; "" for a test without variants
 
     @property
-    def evidence_name(self) -> str:
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", self.id)
+    def id(self) -> str:
+        """The result id, the one name of a result everywhere: "S1a/ipv4_loopback" (or "S5-tcp_timestamps")."""
+        return result_id(self.scenario.id, self.variant_name)
+
+    def evidence_dir(self, evidence_root: pathlib.Path) -> pathlib.Path:
+        """Where the test's evidence goes: the result id under the root (evidence/S1a/ipv4_loopback).
+        The one place this rule lives: the case program is told the folder (TCPREPRO_EVIDENCE_DIR,
+        TCPREPRO_EVIDENCE_DIRS)."""
+        return evidence_root / self.id
+
+
+def result_id(scenario_id: str, variant: str) -> str:
+    return f"{scenario_id}/{variant}" if variant else scenario_id
 
 
 @dataclasses.dataclass
@@ -60,42 +73,53 @@ def list_gtest_names(binary: pathlib.Path) -> list[str]:
     listing = subprocess.run([str(binary), "--gtest_list_tests"], capture_output=True, text=True, timeout=30)
     if listing.returncode != 0:
         raise CaseError(f"{binary} --gtest_list_tests failed: {listing.stderr.strip()}")
-    names, suite = [], ""
-    for line in listing.stdout.splitlines():
-        if not line.strip() or line.startswith("Running main()"):
+    return gtest_output.parse_listing(listing.stdout)
+
+
+def match_names(family: catalogue.Family, gtest_names: list[str]) -> tuple[list[tuple[str, catalogue.Scenario, str]], list[str]]:
+    """Pairs each test of the family's program with its scenario: ([(full name, scenario, variant)], problems).
+
+    A problem is a test no scenario names, a scenario no test runs, or two tests
+    that would give one result id."""
+    by_test = {s.gtest_name: s for s in family.scenarios.values()}
+    matched, problems, ids, ran, unnamed = [], [], {}, set(), set()
+    for name in gtest_names:
+        test_name, variant = gtest_output.split_name(name)
+        scenario = by_test.get(test_name)
+        if scenario is None and test_name not in unnamed:
+            unnamed.add(test_name)  # once per test, not per variant
+            problems.append(f"{family.program}: test {name} has no scenario in the catalogue: add a scenario "
+                            f"with id \"{test_name.replace('_', '-')}\" (or the id whose '-' -> '_' gives "
+                            f"{test_name}) to the {family.id} file in harness/scenarios/, or rename the test")
+        if scenario is None:
             continue
-        if not line.startswith(" "):
-            suite = line.split("#")[0].strip()
-        else:
-            names.append(suite + line.split("#")[0].strip())
-    return names
+        rid = result_id(scenario.id, variant)
+        if rid in ids:
+            problems.append(f"{family.program}: tests {ids[rid]} and {name} both give result {rid}")
+            continue
+        ids[rid] = name
+        ran.add(scenario.id)
+        matched.append((name, scenario, variant))
+    for scenario in family.scenarios.values():
+        if scenario.id not in ran:
+            problems.append(f"{family.program}: scenario {scenario.id} has no test: its story must be the "
+                            f"GoogleTest test {scenario.gtest_name} (the id with '-' -> '_')")
+    return matched, problems
 
 
 def discover(families: list[catalogue.Family], build_dir: pathlib.Path) -> list[CaseTest]:
-    """Every test of every family's program that the catalogue knows a scenario for."""
-    tests = []
+    """Every test of every family's program, each paired with its catalogue scenario.
+
+    Raises CaseError when names disagree: every scenario needs a test and every test a scenario."""
+    tests, problems = [], []
     for family in families:
         binary = build_dir / "cases" / family.program
-        by_test = {s.test: s for s in family.scenarios.values()}
-        for name in list_gtest_names(binary):
-            # "S1/SelfConnect.S1a_Explicit/ipv4_loopback" -> test "S1a_Explicit", variant "ipv4_loopback"
-            method = name.split(".", 1)[1]
-            test_name, _, variant = method.partition("/")
-            if test_name not in by_test:
-                raise CaseError(f"{binary.name}: test {name} has no scenario in the catalogue "
-                                f"(add `test = \"{test_name}\"` to a scenario in harness/scenarios/)")
-            tests.append(CaseTest(name, binary, by_test[test_name], variant))
+        matched, found = match_names(family, list_gtest_names(binary))
+        problems += found
+        tests += [CaseTest(name, binary, scenario, variant) for name, scenario, variant in matched]
+    if problems:
+        raise CaseError("the catalogue and the case programs disagree on names:\n  " + "\n  ".join(problems))
     return tests
-
-
-def _gtest_failures(report: pathlib.Path) -> tuple[str | None, list[str]]:
-    """(result, failure messages) of the single test in a gtest JSON report."""
-    try:
-        data = json.loads(report.read_text())
-        test = data["testsuites"][0]["testsuite"][0]
-    except (OSError, ValueError, KeyError, IndexError):
-        return None, []
-    return test.get("result"), [f["failure"] for f in test.get("failures", [])]
 
 
 def _run_program(argv: list[str], env: dict, log: pathlib.Path, timeout: float) -> tuple[int, bool]:
@@ -117,14 +141,15 @@ def _read_record(evidence_dir: pathlib.Path) -> dict:
         return {}
 
 
-def _outcome(status: int, gtest_result: str | None, failures: list[str], record: dict,
-             log_name: str) -> tuple[str, str | None]:
-    if failures:
-        return "error", "\n".join(failures)
+def _outcome(status: int, end: gtest_output.TestEnd | None, record: dict, log_name: str) -> tuple[str, str | None]:
+    if end is not None and end.failure:
+        return "error", end.failure
     if status != 0:
         how = f"signal {-status}" if status < 0 else f"exit code {status}"
         return "error", f"case program ended with {how}; see {log_name}"
-    if gtest_result == "SKIPPED" or record.get("skipped"):
+    if end is None:
+        return "error", f"the case program printed no result for the test; see {log_name}"
+    if end.verdict == "SKIPPED" or record.get("skipped"):
         return "skipped", record.get("skipped") or "skipped by the case program"
     if not record.get("observations"):
         return "error", "the case program recorded no observations"
@@ -138,11 +163,10 @@ def _uname() -> str:
 
 def run_test(test: CaseTest, evidence_root: pathlib.Path) -> RawResult:
     """Runs one test in its own process group; kills the group on timeout."""
-    evidence_dir = evidence_root / test.evidence_name
+    evidence_dir = test.evidence_dir(evidence_root)
     evidence_dir.mkdir(parents=True, exist_ok=True)
     log = evidence_dir / "gtest.log"
-    report = evidence_dir / "gtest.json"
-    argv = [str(test.binary), f"--gtest_filter={test.id}", f"--gtest_output=json:{report}"]
+    argv = [str(test.binary), f"--gtest_filter={test.gtest_name}"]
     started = time.monotonic()
     status, timed_out = _run_program(argv, {"TCPREPRO_EVIDENCE_DIR": str(evidence_dir)}, log, TEST_TIMEOUT_SECONDS)
     duration = time.monotonic() - started
@@ -150,15 +174,14 @@ def run_test(test: CaseTest, evidence_root: pathlib.Path) -> RawResult:
     if timed_out:
         outcome, reason = "error", f"timed out after {TEST_TIMEOUT_SECONDS} s; process group killed"
     else:
-        gtest_result, failures = _gtest_failures(report)
-        outcome, reason = _outcome(status, gtest_result, failures, record, log.name)
+        end = gtest_output.read_results(log.read_text(errors="replace")).get(test.gtest_name)
+        outcome, reason = _outcome(status, end, record, log.name)
     return RawResult(test, outcome, reason, round(duration, 3), record, evidence_dir, log, _uname())
 
 
 # A batch bounds its wait by the sum of generous per-test times; tests a batch
 # did not finish (it crashed, or ran over) are run again one by one.
 BATCH_SECONDS_PER_TEST = 20
-_RESULT_LINE = re.compile(r"\[ {2}( {5}OK| FAILED |SKIPPED ) \] (\S+) \((\d+) ms\)")
 
 
 def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
@@ -169,26 +192,28 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
     guest that hangs later still returns it."""
     binary = tests[0].binary
     assert all(t.binary == binary for t in tests), "a batch is one case program"
-    by_id = {t.id: t for t in tests}
+    by_name = {t.gtest_name: t for t in tests}
     evidence_root.mkdir(parents=True, exist_ok=True)
-    argv = [str(binary), "--gtest_filter=" + ":".join(by_id)]
-    env = {**os.environ, "TCPREPRO_EVIDENCE_ROOT": str(evidence_root)}
+    # The program is told each test's folder: naming them is the harness's job alone.
+    with tempfile.NamedTemporaryFile("w", dir=evidence_root, prefix=f"{binary.name}.", suffix=".dirs.json",
+                                     delete=False) as dirs:
+        json.dump({t.gtest_name: str(t.evidence_dir(evidence_root)) for t in tests}, dirs, indent=1)
+    for test in tests:
+        test.evidence_dir(evidence_root).mkdir(parents=True, exist_ok=True)
+    argv = [str(binary), "--gtest_filter=" + ":".join(by_name)]
+    env = {**os.environ, "TCPREPRO_EVIDENCE_DIRS": dirs.name}
     finished: dict[str, RawResult] = {}
-    section: list[str] = []
-    with (evidence_root / f"{binary.name}.batch.log").open("w") as batch_log:
+    reader = gtest_output.ResultReader()
+    with open(dirs.name.removesuffix(".dirs.json") + ".batch.log", "w") as batch_log:
         process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
                                    errors="replace", start_new_session=True)
         watchdog = threading.Timer(BATCH_SECONDS_PER_TEST * len(tests), os.killpg, (process.pid, signal.SIGKILL))
         watchdog.start()
         for line in process.stdout:
             batch_log.write(line)
-            if line.startswith("[ RUN      ] "):
-                section = []
-            section.append(line)
-            ended = _RESULT_LINE.match(line)
-            if ended and ended.group(2) in by_id:
-                raw = _batch_result(by_id[ended.group(2)], ended.group(1).strip(), int(ended.group(3)),
-                                    section, evidence_root)
+            end = reader.feed(line)
+            if end and end.name in by_name:
+                raw = _batch_result(by_name[end.name], end, evidence_root)
                 finished[raw.test.id] = raw
                 on_result(raw)
         process.wait()
@@ -202,15 +227,11 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
     return results
 
 
-def _batch_result(test: CaseTest, verdict: str, milliseconds: int, section: list[str],
-                  evidence_root: pathlib.Path) -> RawResult:
-    evidence_dir = evidence_root / test.evidence_name
+def _batch_result(test: CaseTest, end: gtest_output.TestEnd, evidence_root: pathlib.Path) -> RawResult:
+    evidence_dir = test.evidence_dir(evidence_root)
     evidence_dir.mkdir(parents=True, exist_ok=True)
     log = evidence_dir / "gtest.log"
-    log.write_text("".join(section))
+    log.write_text("".join(end.lines))
     record = _read_record(evidence_dir)
-    # gtest prints a failure's location and message between RUN and FAILED.
-    failures = ["".join(section[1:-1]).strip() or "failed"] if verdict == "FAILED" else []
-    gtest_result = "SKIPPED" if verdict == "SKIPPED" else "COMPLETED"
-    outcome, reason = _outcome(0, gtest_result, failures, record, log.name)
-    return RawResult(test, outcome, reason, milliseconds / 1000, record, evidence_dir, log, _uname())
+    outcome, reason = _outcome(0, end, record, log.name)
+    return RawResult(test, outcome, reason, end.milliseconds / 1000, record, evidence_dir, log, _uname())

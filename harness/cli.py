@@ -11,7 +11,6 @@ import json
 import os
 import pathlib
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = REPO / "build"
 USAGE_ERROR = 2
+MACHINERY_ERROR = 3
 
 
 class UsageError(Exception):
@@ -117,16 +117,16 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
 def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, configuration) -> int:
     """One target's pytest session, in its own process; its output goes to pytest.log."""
     command = [
-        sys.executable, "-m", "pytest", str(REPO / "harness" / "suite"),
-        "-c", str(REPO / "harness" / "suite" / "pytest.ini"),
+        sys.executable, "-m", "pytest", str(REPO / "harness" / "runner"),
+        "-c", str(REPO / "harness" / "runner" / "pytest.ini"),
         "--rootdir", str(REPO), "-p", "no:cacheprovider", "-q", "-rfEsx",
         "--tcprepro-out", str(target_dir), "--tcprepro-build", str(args.build_dir),
         "--tcprepro-jobs", str(args.jobs), "--tcprepro-target", config,
         "--tcprepro-run", json.dumps(run_block), "--junitxml", str(target_dir / "junit.xml"),
         "--tcprepro-configuration", json.dumps(configuration.to_json()),
     ]
-    if args.k:
-        command += ["-k", args.k]
+    if args.k is not None:
+        command += ["--tcprepro-select", args.k]
     from harness import configs
     env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend,
            configs.ENV: json.dumps(configuration.sysctls)}
@@ -134,17 +134,36 @@ def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, co
         return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
 
 
+def _parse_selection(expression: str | None):
+    from harness import selection
+    try:
+        return selection.parse(expression)
+    except selection.SelectionError as error:
+        raise UsageError(str(error)) from None
+
+
+def _selected_tests(expression: str | None, build_dir: pathlib.Path) -> list:
+    """The built case tests -k selects (all without -k); selecting nothing is bad input."""
+    from harness import cases, catalogue
+    selected = _parse_selection(expression)
+    tests = [t for t in cases.discover(catalogue.load(), build_dir) if selected(t.id)]
+    if not tests:
+        raise UsageError(f"-k {expression!r} selects no result; `./tcprepro list --variants` prints the result ids")
+    return tests
+
+
 def cmd_run(args) -> int:
     import concurrent.futures
     import pytest
     specs, configurations = _check_run_options(args)
+    _parse_selection(args.k)
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = (args.out or REPO / "results" / run_id).resolve()
     if (out / "report.html").exists() or any(out.glob("*/results.json")):
         raise UsageError(f"--out {out} already holds results; choose another directory")
     _ensure_built(args.build_dir)
+    _selected_tests(args.k, args.build_dir)
     configs = _prepare_guests(specs, args.accel, args.build_dir.resolve(), args.guest_timeout)
-    created = not out.exists()
     run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
                  "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision()}
 
@@ -169,10 +188,6 @@ def cmd_run(args) -> int:
             print(f"\n== {name}")
             print((target_dir / "pytest.log").read_text().rstrip())
             codes.append(code)
-    if all(code == pytest.ExitCode.NO_TESTS_COLLECTED for code in codes):
-        if created:
-            shutil.rmtree(out)
-        raise UsageError(f"-k {args.k!r} selects no scenario; `./tcprepro list` shows them")
     unusual = [c for c in codes if c not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
                                              pytest.ExitCode.NO_TESTS_COLLECTED)]
     if unusual:
@@ -221,6 +236,14 @@ def cmd_exec(args) -> int:
 
 def cmd_list(args) -> int:
     from harness import catalogue
+    if args.variants or args.k is not None:
+        _parse_selection(args.k)
+        if not (args.build_dir / "CMakeCache.txt").is_file():
+            raise UsageError(f"no build in {args.build_dir}: result ids come from the built case programs; "
+                             "run ci/setup.sh first")
+        for test in _selected_tests(args.k, args.build_dir):
+            print(test.id)
+        return 0
     for family in catalogue.load():
         print(f"{family.id}  {family.title}  (program cases/{family.program})")
         for scenario in family.scenarios.values():
@@ -253,7 +276,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--kernel", action="append", metavar="SPEC",
                      help="target kernel (repeatable): host (the default), debian:<suite>, "
                           "debian:<suite>=<package version>, local:<vmlinuz>:<modules folder>")
-    run.add_argument("-k", metavar="EXPR", help="pytest -k expression over test ids, e.g. 'S1a and ipv6'")
+    run.add_argument("-k", metavar="EXPR", help="result ids to run, as `list --variants` prints them, joined by and/or/not "
+                                                "and parentheses; a word takes the ids it starts, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
     run.add_argument("--sysctl", action="append", metavar="NAME=VALUE",
                      help="a sysctl value to compare with the kernel's defaults (repeatable): the run covers both, "
@@ -281,7 +305,12 @@ def parser() -> argparse.ArgumentParser:
     exe.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     exe.set_defaults(func=cmd_exec)
 
-    sub.add_parser("list", help="list scenarios and the claims they test").set_defaults(func=cmd_list)
+    lst = sub.add_parser("list", help="list scenarios and the claims they test")
+    lst.add_argument("--variants", action="store_true",
+                     help="print every result id (scenario/variant) of the built case programs, one a line")
+    lst.add_argument("-k", metavar="EXPR", help="only the result ids this selects (as run -k); implies --variants")
+    lst.add_argument("--build-dir", type=pathlib.Path, default=DEFAULT_BUILD, help=argparse.SUPPRESS)
+    lst.set_defaults(func=cmd_list)
 
     doc = sub.add_parser("doctor", help="what this machine can do, and what is missing")
     doc.add_argument("--build-dir", type=pathlib.Path, default=DEFAULT_BUILD, help=argparse.SUPPRESS)
@@ -295,9 +324,18 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness import cases, catalogue
     args = parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return code
     except UsageError as error:
         print(f"tcprepro: error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except (catalogue.CatalogueError, cases.CaseError) as error:
+        print(f"tcprepro: error: {error}", file=sys.stderr)
+        return MACHINERY_ERROR
+    except BrokenPipeError:  # the reader went away (`./tcprepro list | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -103,7 +103,8 @@ def checks(build_dir: pathlib.Path) -> list[Check]:
     out.append(_command("cmake", "cmake", "cmake"))
     out.append(_python_module("pytest", "python3-pytest"))
     out.append(_python_module("jinja2", "python3-jinja2"))
-    built = build_dir / "cases" / "self_connect_test"
+    out.append(_python_module("jsonschema", "python3-jsonschema"))
+    built = build_dir / "cases" / "self_connect_stories"
     out.append(Check("case programs built", built.is_file(), str(built) if built.is_file() else f"{built} missing",
                      "run ci/setup.sh"))
     return out

@@ -1,4 +1,4 @@
-"""Judging observations: the seed's claim, and the expectation for a kernel.
+"""Judging observations: the scenario's claim, and the expectation for a kernel.
 
 Both are data-driven. A condition on an observation is either a literal (equal
 to it) or a table of bounds: {min = 1}, {max = 1000}, {one_of = [...]}.

@@ -7,7 +7,7 @@ import pathlib
 
 from harness import cases, configs, judge, kernel, port_models, surface
 
-SCHEMA = "tcprepro-results/1"
+SCHEMA = "tcprepro-results/2"
 
 
 def _relative(path: pathlib.Path, base: pathlib.Path) -> str:
@@ -30,6 +30,7 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
     return {
         "id": raw.test.id,
         "scenario": scenario.id,
+        "gtest": raw.test.gtest_name,
         "family": scenario.family,
         "title": scenario.title,
         "variant": record.get("variant") or {"name": raw.test.variant_name},

@@ -106,7 +106,7 @@ class QemuTarget:
                 raws.append(guest.raw_from_json(by_id[test.id], test))
             else:
                 why = self.guest_error or "the guest ended without a result for it"
-                evidence = results_file.parent / "evidence" / test.evidence_name
+                evidence = test.evidence_dir(results_file.parent / "evidence")
                 raws.append(cases.RawResult(test, "error", f"guest did not finish: {why}", 0.0, {},
                                             evidence, results_file.parent / "console.log"))
         return raws

@@ -54,7 +54,9 @@ int64_t CounterSnapshot::get(const std::string& name) const {
 std::map<std::string, int64_t> CounterDeltas(const CounterSnapshot& before, const CounterSnapshot& after,
                                              const std::vector<std::string>& names) {
   std::map<std::string, int64_t> deltas;
-  for (const auto& name : names) deltas[name] = after.get(name) - before.get(name);
+  for (const auto& name : names) {
+    if (before.has(name) && after.has(name)) deltas[name] = after.get(name) - before.get(name);
+  }
   return deltas;
 }
 

@@ -26,8 +26,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "netns/namespace.h"
+#include "netns/pcap_reader.h"
 #include "netns/socket.h"
 
 namespace tcprepro {
@@ -69,6 +71,13 @@ struct ImpairmentRule {
   ImpairAction action;
 };
 
+// A packet a rule acted on, as the rule saw it (its headers; `time` when it
+// acted): the lab's own record for marking the packet in a ladder.
+struct ImpairedPacket {
+  TcpSegment segment;
+  std::string action;  // "held", "dropped", "delayed"
+};
+
 class Impairment {
  public:
   virtual ~Impairment() = default;
@@ -81,6 +90,10 @@ class Impairment {
   virtual bool WaitMatched(uint64_t count, std::chrono::milliseconds deadline) const = 0;
   // "netem" or "nfqueue": recorded with every result that used an impairment.
   virtual std::string backend() const = 0;
+  // Whether acted_on() lists packets: nfqueue sees each one; tc (netem, plug) does not.
+  virtual bool records_packets() const { return false; }
+  // The packets delayed, dropped or held so far, in order.
+  virtual std::vector<ImpairedPacket> acted_on() const { return {}; }
 };
 
 enum class ImpairmentBackend { kAuto, kNetem, kNfqueue };

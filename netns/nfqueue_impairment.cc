@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "netns/clock.h"
 #include "netns/command.h"
 #include "netns/error.h"
 #include "netns/impairment.h"
@@ -31,6 +32,10 @@ using Clock = std::chrono::steady_clock;
 // sends is never dropped by the queue itself.
 constexpr uint32_t kQueueMaxLen = 8192;
 constexpr int kReceiveBuffer = 8 << 20;
+
+// Bytes of each packet copied to the holder: the IP and TCP headers with
+// options, so the rule can record which packet it acted on.
+constexpr int kCopyBytes = 128;
 
 // Queue numbers are per namespace; distinct ones keep rules in one namespace apart.
 std::atomic<uint16_t> next_queue_number{100};
@@ -82,6 +87,13 @@ class NfqueueImpairment final : public Impairment {
 
   std::string backend() const override { return "nfqueue"; }
 
+  bool records_packets() const override { return true; }
+
+  std::vector<ImpairedPacket> acted_on() const override {
+    std::lock_guard lock(mu_);
+    return acted_on_;
+  }
+
  private:
   std::string Tool() const { return rule_.match.family == Family::kIpv4 ? "iptables" : "ip6tables"; }
 
@@ -108,8 +120,8 @@ class NfqueueImpairment final : public Impairment {
       throw Unsupported("nfqueue backend: cannot bind queue " + std::to_string(queue_number_) +
                         " (kernel CONFIG_NETFILTER_NETLINK_QUEUE)");
     }
-    // Verdicts need only the packet id; the capture keeps the bytes.
-    if (nfq_set_mode(queue_, NFQNL_COPY_META, 0) < 0 || nfq_set_queue_maxlen(queue_, kQueueMaxLen) < 0) {
+    // Verdicts need only the packet id; the headers are copied for the rule's record.
+    if (nfq_set_mode(queue_, NFQNL_COPY_PACKET, kCopyBytes) < 0 || nfq_set_queue_maxlen(queue_, kQueueMaxLen) < 0) {
       CloseQueue();
       ThrowErrno("configuring nfqueue " + std::to_string(queue_number_));
     }
@@ -143,13 +155,17 @@ class NfqueueImpairment final : public Impairment {
   static int OnPacket(nfq_q_handle*, nfgenmsg*, nfq_data* data, void* self) {
     auto* me = static_cast<NfqueueImpairment*>(self);
     const nfqnl_msg_packet_hdr* header = nfq_get_msg_packet_hdr(data);
-    if (header) me->Decide(ntohl(header->packet_id));
+    unsigned char* packet = nullptr;
+    const int length = nfq_get_payload(data, &packet);
+    std::optional<TcpSegment> seen;
+    if (length > 0) seen = ParseIpPacket(packet, static_cast<size_t>(length), EpochSeconds());
+    if (header) me->Decide(ntohl(header->packet_id), seen);
     return 0;
   }
 
   // Runs on the holder thread, under mu_. Counters move before the verdict,
   // so a story that saw the packet also sees it counted.
-  void Decide(uint32_t id) {
+  void Decide(uint32_t id, const std::optional<TcpSegment>& seen) {
     const uint64_t n = ++matched_;
     const bool applies = !released_ && (rule_.match.nth == 0 || n == static_cast<uint64_t>(rule_.match.nth));
     changed_.notify_all();
@@ -161,6 +177,9 @@ class NfqueueImpairment final : public Impairment {
       return;
     }
     ++impaired_;
+    if (seen) {
+      acted_on_.push_back({*seen, kind == Kind::kDelay ? "delayed" : kind == Kind::kHold ? "held" : "dropped"});
+    }
     switch (kind) {
       case Kind::kDelay:
         delayed_.emplace(Clock::now() + rule_.action.delay, id);
@@ -240,6 +259,7 @@ class NfqueueImpairment final : public Impairment {
   std::atomic<uint64_t> matched_{0}, impaired_{0};
   bool release_requested_ = false, released_ = false, stopping_ = false;
   std::vector<uint32_t> held_;
+  std::vector<ImpairedPacket> acted_on_;
   std::multimap<Clock::time_point, uint32_t> delayed_;
   std::mt19937_64 rng_;
 };

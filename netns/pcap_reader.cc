@@ -5,7 +5,9 @@
 #include <pcap/pcap.h>
 
 #include <algorithm>
+#include <map>
 #include <memory>
+#include <tuple>
 
 #include "netns/error.h"
 
@@ -66,31 +68,28 @@ void ParseTimestampOption(const u_char* options, uint32_t length, TcpSegment& se
   }
 }
 
-std::optional<TcpSegment> ParseTcp(int linktype, const struct pcap_pkthdr& header, const u_char* p) {
-  int ethertype = 0;
-  uint32_t off = 0;
-  if (!LinkPayload(linktype, p, header.caplen, ethertype, off)) return std::nullopt;
+std::optional<TcpSegment> ParseIp(int ethertype, const u_char* p, uint32_t caplen, double time) {
   TcpSegment seg;
-  seg.time = header.ts.tv_sec + header.ts.tv_usec / 1e6;
-  uint32_t ip_payload_len = 0;
+  seg.time = time;
+  uint32_t off = 0, ip_payload_len = 0;
   if (ethertype == kEtherTypeIpv4) {
-    if (header.caplen < off + 20 || p[off + 9] != IPPROTO_TCP) return std::nullopt;
-    const uint32_t ihl = (p[off] & 0x0f) * 4u;
-    ip_payload_len = Be16(p + off + 2) - ihl;
-    seg.src = Ntop(AF_INET, p + off + 12);
-    seg.dst = Ntop(AF_INET, p + off + 16);
-    off += ihl;
+    if (caplen < 20 || p[9] != IPPROTO_TCP) return std::nullopt;
+    const uint32_t ihl = (p[0] & 0x0f) * 4u;
+    ip_payload_len = Be16(p + 2) - ihl;
+    seg.src = Ntop(AF_INET, p + 12);
+    seg.dst = Ntop(AF_INET, p + 16);
+    off = ihl;
   } else if (ethertype == kEtherTypeIpv6) {
     // The lab's stories send no extension headers.
-    if (header.caplen < off + 40 || p[off + 6] != IPPROTO_TCP) return std::nullopt;
-    ip_payload_len = Be16(p + off + 4);
-    seg.src = Ntop(AF_INET6, p + off + 8);
-    seg.dst = Ntop(AF_INET6, p + off + 24);
-    off += 40;
+    if (caplen < 40 || p[6] != IPPROTO_TCP) return std::nullopt;
+    ip_payload_len = Be16(p + 4);
+    seg.src = Ntop(AF_INET6, p + 8);
+    seg.dst = Ntop(AF_INET6, p + 24);
+    off = 40;
   } else {
     return std::nullopt;
   }
-  if (header.caplen < off + 20) return std::nullopt;
+  if (caplen < off + 20) return std::nullopt;
   const u_char* tcp = p + off;
   seg.sport = Be16(tcp);
   seg.dport = Be16(tcp + 2);
@@ -100,10 +99,35 @@ std::optional<TcpSegment> ParseTcp(int linktype, const struct pcap_pkthdr& heade
   seg.flags = tcp[13];
   seg.window = Be16(tcp + 14);
   seg.payload = ip_payload_len > data_offset ? ip_payload_len - data_offset : 0;
-  const uint32_t options_captured = std::min(data_offset, header.caplen - off);
+  const uint32_t options_captured = std::min(data_offset, caplen - off);
   if (options_captured > 20) ParseTimestampOption(tcp + 20, options_captured - 20, seg);
   return seg;
 }
+
+std::optional<TcpSegment> ParseTcp(int linktype, const struct pcap_pkthdr& header, const u_char* p) {
+  int ethertype = 0;
+  uint32_t off = 0;
+  if (!LinkPayload(linktype, p, header.caplen, ethertype, off)) return std::nullopt;
+  return ParseIp(ethertype, p + off, header.caplen - off, header.ts.tv_sec + header.ts.tv_usec / 1e6);
+}
+
+// One 4-tuple's connections as the segments so far tell them.
+struct Incarnation {
+  int number = 0;
+  std::optional<uint32_t> isn[2];  // per direction (see Direction())
+};
+
+using Side = std::pair<std::string, uint16_t>;
+
+// 0 for the segment going from the lower endpoint to the higher, 1 the other way;
+// a self-connection has one direction, 0.
+int Direction(const TcpSegment& s) { return Side{s.src, s.sport} <= Side{s.dst, s.dport} ? 0 : 1; }
+
+std::optional<int64_t> Relative(uint32_t value, const std::optional<uint32_t>& isn) {
+  if (!isn) return std::nullopt;
+  return static_cast<int32_t>(value - *isn);
+}
+
 
 }  // namespace
 
@@ -115,6 +139,36 @@ std::string TcpSegment::flag_string() const {
   if (flags & 0x08) text += 'P';
   if (flags & 0x10) text += '.';
   return text.empty() ? "none" : text;
+}
+
+// A SYN without ACK whose ISN differs from its direction's starts the next
+// connection; a SYN-ACK gives the other direction its ISN.
+void NumberIncarnations(std::vector<TcpSegment>& segments) {
+  std::map<std::pair<Side, Side>, Incarnation> by_tuple;
+  for (auto& s : segments) {
+    const Side a{s.src, s.sport}, b{s.dst, s.dport};
+    Incarnation& inc = by_tuple[std::minmax(a, b)];
+    const int d = Direction(s);
+    const bool self = a == b;
+    const int other = self ? d : 1 - d;
+    if (s.syn() && !s.has_ack()) {
+      const bool retransmission = inc.isn[d] == s.seq;
+      const bool simultaneous_open = !self && !inc.isn[d] && inc.isn[other];
+      if (!retransmission && !simultaneous_open) {
+        ++inc.number;
+        inc.isn[other].reset();
+      }
+      inc.isn[d] = s.seq;
+    } else if (s.syn()) {
+      if (inc.number == 0) inc.number = 1;
+      inc.isn[d] = s.seq;
+    } else if (inc.number == 0) {
+      inc.number = 1;
+    }
+    s.incarnation = inc.number;
+    s.relative_seq = Relative(s.seq, inc.isn[d]);
+    s.relative_ack = s.has_ack() ? Relative(s.ack, inc.isn[other]) : std::nullopt;
+  }
 }
 
 std::vector<TcpSegment> ReadTcpSegments(const std::filesystem::path& file) {
@@ -132,7 +186,46 @@ std::vector<TcpSegment> ReadTcpSegments(const std::filesystem::path& file) {
   while (pcap_next_ex(handle.get(), &header, &bytes) == 1) {
     if (auto seg = ParseTcp(linktype, *header, bytes)) segments.push_back(std::move(*seg));
   }
+  NumberIncarnations(segments);
   return segments;
+}
+
+std::optional<TcpSegment> ParseIpPacket(const uint8_t* packet, size_t length, double time) {
+  if (length < 1) return std::nullopt;
+  const int ethertype = (packet[0] >> 4) == 6 ? kEtherTypeIpv6 : kEtherTypeIpv4;
+  return ParseIp(ethertype, packet, static_cast<uint32_t>(length), time);
+}
+
+bool TcpSegment::SameHeader(const TcpSegment& o) const {
+  return std::tie(src, sport, dst, dport, seq, ack, flags) == std::tie(o.src, o.sport, o.dst, o.dport, o.seq, o.ack, o.flags);
+}
+
+std::vector<TcpSegment> Flow(const std::vector<TcpSegment>& all, uint16_t port_a, uint16_t port_b) {
+  std::vector<TcpSegment> out;
+  for (const auto& s : all) {
+    if ((s.sport == port_a && s.dport == port_b) || (s.sport == port_b && s.dport == port_a)) out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<TcpSegment> SentBy(const std::vector<TcpSegment>& all, const Endpoint& from, double since) {
+  std::vector<TcpSegment> out;
+  for (const auto& s : all) {
+    if (s.src == from.ip && s.sport == from.port && s.time >= since) out.push_back(s);
+  }
+  return out;
+}
+
+std::vector<std::string> FlagStrings(const std::vector<TcpSegment>& segments) {
+  std::vector<std::string> out;
+  for (const auto& s : segments) out.push_back(s.flag_string());
+  return out;
+}
+
+int CountSyns(const std::vector<TcpSegment>& segments) {
+  int n = 0;
+  for (const auto& s : segments) n += s.syn() && !s.has_ack();
+  return n;
 }
 
 }  // namespace tcprepro

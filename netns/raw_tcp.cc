@@ -107,10 +107,7 @@ uint32_t SendSequence(int fd) { return QueueSequence(fd, TCP_SEND_QUEUE); }
 uint32_t ReceiveSequence(int fd) { return QueueSequence(fd, TCP_RECV_QUEUE); }
 
 uint32_t CurrentTsVal(int fd) {
-  uint32_t ts = 0;
-  socklen_t len = sizeof ts;
-  if (::getsockopt(fd, IPPROTO_TCP, TCP_TIMESTAMP, &ts, &len) != 0) ThrowErrno("getsockopt TCP_TIMESTAMP");
-  return ts;
+  return static_cast<uint32_t>(GetIntOption(fd, IPPROTO_TCP, TCP_TIMESTAMP, "TCP_TIMESTAMP"));
 }
 
 }  // namespace tcprepro

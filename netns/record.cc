@@ -7,10 +7,9 @@
 
 namespace tcprepro {
 
-ScenarioRecord::ScenarioRecord(std::filesystem::path dir, std::string scenario, nlohmann::json variant)
-    : dir_(std::move(dir)) {
+ScenarioRecord::ScenarioRecord(std::filesystem::path dir, nlohmann::json variant) : dir_(std::move(dir)) {
   std::filesystem::create_directories(dir_);
-  document_ = {{"scenario", std::move(scenario)}, {"variant", std::move(variant)}};
+  document_ = {{"variant", std::move(variant)}};
   ResetConfigurationRecord();
 }
 

@@ -1,11 +1,14 @@
 // What one scenario run leaves for the harness: observations (data, never
 // verdicts), the effective sysctls, and evidence files, in one directory.
 //
-//   <dir>/observations.json   {"scenario", "variant", "observations", "sysctls",
+//   <dir>/observations.json   {"variant", "observations", "sysctls",
 //                              "evidence": [{"kind", "path", "namespace", "description"}],
 //                              "skipped": reason-or-null,
 //                              "impairment_backend": "netem" | "nfqueue" | null}
 //   <dir>/<capture>.pcap      evidence named by the scenario
+//
+// Which scenario a record belongs to is the harness's knowledge (it chose the
+// folder); the record holds only what the story saw.
 //
 // The file is written when the record ends, so a scenario that throws half-way
 // still leaves what it saw.
@@ -24,7 +27,7 @@ namespace tcprepro {
 
 class ScenarioRecord {
  public:
-  ScenarioRecord(std::filesystem::path dir, std::string scenario, nlohmann::json variant);
+  ScenarioRecord(std::filesystem::path dir, nlohmann::json variant);
   ~ScenarioRecord();
   ScenarioRecord(const ScenarioRecord&) = delete;
   ScenarioRecord& operator=(const ScenarioRecord&) = delete;

@@ -55,6 +55,9 @@ std::string Endpoint::ToString() const {
   return host + ":" + std::to_string(port);
 }
 
+std::string LoopbackAddress(Family family) { return family == Family::kIpv4 ? "127.0.0.1" : "::1"; }
+std::string WildcardAddress(Family family) { return family == Family::kIpv4 ? "0.0.0.0" : "::"; }
+
 UniqueFd TcpSocket(Family family) {
   UniqueFd fd(::socket(family == Family::kIpv4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) ThrowErrno("socket(" + FamilyName(family) + ", SOCK_STREAM)");
@@ -75,8 +78,43 @@ int ConnectErrno(int fd, const Endpoint& remote) {
 
 int ListenErrno(int fd, int backlog) { return ErrnoOf(::listen(fd, backlog)); }
 
+UniqueFd Listen(const Endpoint& at, bool reuseaddr, int backlog) {
+  UniqueFd fd = TcpSocket(at.family());
+  if (reuseaddr) SetReuseAddr(fd.get());
+  if (int err = BindErrno(fd.get(), at)) throw LabError("bind listener " + at.ToString() + ": " + ErrnoName(err));
+  if (int err = ListenErrno(fd.get(), backlog)) throw LabError("listen " + at.ToString() + ": " + ErrnoName(err));
+  return fd;
+}
+
+UniqueFd Accept(int listener, int io_timeout_millis) {
+  UniqueFd fd(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+  if (!fd.valid()) ThrowErrno("accept");
+  if (io_timeout_millis > 0) SetIoTimeout(fd.get(), io_timeout_millis);
+  return fd;
+}
+
+UniqueFd Connect(const Endpoint& to, int io_timeout_millis) {
+  UniqueFd fd = TcpSocket(to.family());
+  SetIoTimeout(fd.get(), io_timeout_millis);
+  if (int err = ConnectErrno(fd.get(), to)) throw LabError("connect " + to.ToString() + ": " + ErrnoName(err));
+  return fd;
+}
+
+bool Echo(int client, int server) {
+  const std::string ping = "ping";
+  char buf[16];
+  if (::send(client, ping.data(), ping.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(ping.size())) return false;
+  if (::recv(server, buf, ping.size(), MSG_WAITALL) != static_cast<ssize_t>(ping.size())) return false;
+  if (::send(server, ping.data(), ping.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(ping.size())) return false;
+  return ::recv(client, buf, ping.size(), MSG_WAITALL) == static_cast<ssize_t>(ping.size());
+}
+
 void SetIntOption(int fd, int level, int name, int value, const char* what) {
   if (::setsockopt(fd, level, name, &value, sizeof value) != 0) ThrowErrno(std::string("setsockopt ") + what);
+}
+
+int SetOptionErrno(int fd, int level, int name, int value) {
+  return ErrnoOf(::setsockopt(fd, level, name, &value, sizeof value));
 }
 
 void SetReuseAddr(int fd) { SetIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR"); }
@@ -123,11 +161,13 @@ std::string TcpStateName(uint8_t state) {
 
 std::string TcpState(int fd) { return TcpStateName(TcpInfo(fd).tcpi_state); }
 
-int SocketError(int fd) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) ThrowErrno("getsockopt SO_ERROR");
-  return err;
+int GetIntOption(int fd, int level, int name, const char* what) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (::getsockopt(fd, level, name, &value, &len) != 0) ThrowErrno(std::string("getsockopt ") + what);
+  return value;
 }
+
+int SocketError(int fd) { return GetIntOption(fd, SOL_SOCKET, SO_ERROR, "SO_ERROR"); }
 
 }  // namespace tcprepro

@@ -77,4 +77,11 @@ SysctlGuard::~SysctlGuard() {
   }
 }
 
+std::pair<int, int> ParsePortRange(const std::string& text) {
+  std::istringstream in(text);
+  int low = 0, high = 0;
+  if (!(in >> low >> high) || low > high) throw LabError("not a port range: '" + text + "'");
+  return {low, high};
+}
+
 }  // namespace tcprepro

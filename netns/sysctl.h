@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "netns/namespace.h"
 
@@ -23,6 +24,8 @@ std::optional<std::string> ReadSysctl(const NetNamespace& ns, const std::string&
 std::optional<std::string> ReadInCurrentNamespace(const std::string& key);
 // Writes `value` to `key` in the calling thread's namespace; LabError with errno if refused.
 void WriteInCurrentNamespace(const std::string& key, const std::string& value);
+// "40000 40255" (ip_local_port_range's text) as {40000, 40255}; throws LabError otherwise.
+std::pair<int, int> ParsePortRange(const std::string& text);
 
 class SysctlGuard {
  public:

@@ -4,7 +4,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-SCHEMA = "tcprepro-results/1"
+from harness.cases import result_id
+from harness.gtest_output import split_name
+
+SCHEMA = "tcprepro-results/2"
 FILENAME = "results.json"
 DIR_HINT = "pass a run directory (<out>) or a target directory (<out>/<target>)"
 
@@ -68,9 +71,25 @@ def read_result_set(path: Path) -> ResultSet:
     return ResultSet(path, doc)
 
 
+def _ids_from_gtest_names(doc: dict) -> None:
+    """Schema 1 named a result by its GoogleTest name ("S1/SelfConnect.S1a_Explicit/ipv4_loopback"),
+    schema 2 by its result id ("S1a/ipv4_loopback"): the only difference, rewritten in place."""
+    for result in doc.get("results") or []:
+        if isinstance(result, dict) and isinstance(result.get("id"), str) and isinstance(result.get("scenario"), str):
+            result["gtest"] = result["id"]
+            result["id"] = result_id(result["scenario"], split_name(result["id"])[1])
+    doc["schema"] = SCHEMA
+
+
+_UPGRADES = {"tcprepro-results/1": _ids_from_gtest_names}
+
+
 def _check_document(path: Path, doc) -> None:
     # The schema is checked first: a newer schema may have moved everything else.
     schema = doc.get("schema") if isinstance(doc, dict) else None
+    if schema in _UPGRADES:
+        _UPGRADES[schema](doc)
+        schema = doc["schema"]
     if schema != SCHEMA:
         raise ReportInputError(
             f"{path}: unknown schema {schema!r}, this reader understands {SCHEMA!r}; "

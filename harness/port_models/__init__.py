@@ -7,16 +7,18 @@
 
 derive_observations() is the harness's entry point: for a result whose case
 program recorded a port `sequence`, it adds the derived statistics and the
-fit to the observations before they are judged (documented in harness/RESULTS.md).
+fit, and for recorded port lists their parity shares, to the observations
+before they are judged (documented in harness/RESULTS.md).
 """
 from __future__ import annotations
 
 from harness.port_models.fit import fit
-from harness.port_models.steps import summary
+from harness.port_models.steps import parity_shares, summary
 
 
 def derive_observations(observations: dict) -> dict:
-    """The observations plus what the harness derives from a recorded sequence; unchanged without one."""
+    """The observations plus what the harness derives from recorded ports; unchanged without any."""
+    observations = {**observations, **parity_shares(observations)}
     ports = observations.get("sequence")
     port_range = observations.get("port_range")
     if not ports or not port_range:

@@ -51,16 +51,17 @@ class Model:
 
 
 class RandomStart(Model):
-    """2.6: a random start, then a linear probe (seed 000 quotes the start).
+    """2.6: a random start, then a linear probe.
 
-    Seed 000: "int rover = net_random() % (high-low) + low". KERNEL-HISTORY.md
-    notes that this is the bind(0) path (inet_csk_get_port) of 2.6; the seed
-    presents it as 2.6's choice for outgoing connections, and so does this model.
+    2.6's inet_csk_get_port() (net/ipv4/inet_connection_sock.c) starts its search
+    at "rover = net_random() % (high - low) + low". That is the bind(0) path; the
+    claim this family tests (docs/scenarios.md, S2) presents it as 2.6's choice
+    for outgoing connections, and so does this model.
     """
 
     name = "random_start"
     title = "2.6: random start, linear probe"
-    source = "seed 000 §3 (net_random() % (high - low) + low)"
+    source = "v2.6 inet_csk_get_port() (net/ipv4/inet_connection_sock.c): rover = net_random() % (high - low) + low"
     port_per_destination = False  # a bind-style search: a used port is used
 
     def pick(self, dest, is_free):
@@ -76,13 +77,13 @@ class RandomStart(Model):
 class HintSequential(Model):
     """3.x: one global hint plus the destination's hash; hint += i on success.
 
-    The code the seed quotes from 3.10: offset = hint + port_offset;
+    __inet_hash_connect() of v3.10 (net/ipv4/inet_hashtables.c): offset = hint + port_offset;
     port = low + (i + offset) % remaining for i = 1..remaining; hint += i.
     """
 
     name = "hint_sequential"
     title = "3.x: global hint, step 1"
-    source = "seed 000 §3 (3.10 __inet_hash_connect: static u32 hint; hint += i)"
+    source = "v3.10 __inet_hash_connect() (net/ipv4/inet_hashtables.c): static u32 hint; hint += i"
 
     def __init__(self, low, high, rng):
         super().__init__(low, high, rng)

@@ -71,6 +71,28 @@ def summary(ports: Sequence[int], schedule: Sequence[Hashable], low: int, high: 
     return out
 
 
+# Parity shares judged by the S2 catalogue, each from a port list a case
+# program records as it came: name -> (recorded list, parity counted, how many
+# of its first ports).
+PARITY_SHARES = {
+    "connect_even_share": ("connect_ports", 0, None),
+    "bind0_odd_share": ("bind0_ports", 1, None),
+    "bind_no_port_connect_even_share": ("bind_no_port_connect_ports", 0, None),
+    "connect_odd_share_with_odd_low": ("connect_ports_with_odd_low", 1, None),
+    "outgoing_odd_share_first_16": ("outgoing_ports_head", 1, 16),
+}
+
+
+def parity_shares(observations: dict) -> dict:
+    """The PARITY_SHARES whose port list was recorded."""
+    out = {}
+    for name, (recorded, parity, first) in PARITY_SHARES.items():
+        ports = observations.get(recorded)
+        if isinstance(ports, list):
+            out[name] = _share(ports[:first], lambda p, parity=parity: p % 2 == parity)
+    return out
+
+
 def _share(values, predicate) -> float:
     values = list(values)
     return round(sum(1 for v in values if predicate(v)) / len(values), 4) if values else 0.0

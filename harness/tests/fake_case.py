@@ -1,5 +1,10 @@
 #!/usr/bin/python3
-"""Stands in for a GoogleTest case program; FAKE_MODE says how it behaves."""
+"""Stands in for a GoogleTest case program; FAKE_MODE says how it behaves.
+
+It prints what gtest prints ([ RUN ] ... [ OK ] name (n ms)) and writes its
+observations where the harness tells it: TCPREPRO_EVIDENCE_DIR for one test,
+the JSON map in TCPREPRO_EVIDENCE_DIRS for a batch.
+"""
 import json
 import os
 import pathlib
@@ -9,54 +14,57 @@ import time
 
 args = dict(a.split("=", 1) for a in sys.argv[1:] if "=" in a)
 if "--gtest_list_tests" in sys.argv:
-    print("Running main() from fake\nS9/Fake.\n  X_Test/ipv4_loopback  # GetParam() = 0\n  X_Test/ipv6_veth")
+    print(os.environ.get("FAKE_LISTING") or
+          "Running main() from fake\nS9/Fake.\n  S9x/ipv4_loopback  # GetParam() = 0\n  S9x/ipv6_veth")
     sys.exit(0)
 
 mode = os.environ["FAKE_MODE"]
-report = pathlib.Path(args.get("--gtest_output", "json:/dev/null").removeprefix("json:"))
-record = {"scenario": "X", "variant": {"family": "ipv4"}, "observations": {"connected": True},
+record = {"scenario": "S9x", "variant": {"family": "ipv4"}, "observations": {"connected": True},
           "sysctls": {}, "evidence": [{"kind": "pcap", "path": "host.pcap", "namespace": "host"}],
           "skipped": None}
 
-if "TCPREPRO_EVIDENCE_ROOT" in os.environ:  # several tests in one process, as run_batch runs them
+
+ENDS = {"OK": "[       OK ]", "FAILED": "[  FAILED  ]", "SKIPPED": "[  SKIPPED ]"}  # as gtest prints them
+
+
+def story(name, verdict="OK", body="story of {name}\n"):
+    print(f"[ RUN      ] {name}\n" + body.format(name=name) + f"{ENDS[verdict]} {name} (250 ms)", flush=True)
+
+
+if "TCPREPRO_EVIDENCE_DIRS" in os.environ:  # several tests in one process, as run_batch runs them
     if mode == "batch-crash":
         os.kill(os.getpid(), signal.SIGSEGV)
-    root = pathlib.Path(os.environ["TCPREPRO_EVIDENCE_ROOT"])
+    dirs = json.loads(pathlib.Path(os.environ["TCPREPRO_EVIDENCE_DIRS"]).read_text())
     for index, full in enumerate(args["--gtest_filter"].split(":")):
         if mode == "batch-hang" and index == 1:
             print(f"[ RUN      ] {full}", flush=True)
             time.sleep(60)
-        evidence = root / full.replace("/", "_")
-        evidence.mkdir(parents=True, exist_ok=True)
-        (evidence / "observations.json").write_text(json.dumps(record))
-        print(f"[ RUN      ] {full}\nstory of {full}\n[       OK ] {full} (250 ms)", flush=True)
+        (pathlib.Path(dirs[full]) / "observations.json").write_text(json.dumps(record))
+        story(full)
     print("[  PASSED  ] all tests.")
     sys.exit(0)
 
 evidence = pathlib.Path(os.environ["TCPREPRO_EVIDENCE_DIR"])
+name = args["--gtest_filter"]
+print("Running main() from fake (one test)", flush=True)
 if mode.startswith("batch-"):  # run alone after the batch crashed or hung
     mode = "pass"
-
-
-def gtest(result, failures=()):
-    report.write_text(json.dumps({"testsuites": [{"testsuite": [
-        {"name": "X_Test", "result": result, "failures": [{"failure": f} for f in failures]}]}]}))
-
 
 if mode == "pass":
     (evidence / "host.pcap").write_bytes(b"")
     (evidence / "observations.json").write_text(json.dumps(record))
-    gtest("COMPLETED")
+    story(name)
 elif mode == "skip":
     (evidence / "observations.json").write_text(json.dumps({**record, "observations": {},
                                                              "skipped": "skipped: sysctl x does not exist"}))
-    gtest("SKIPPED")
+    story(name, "SKIPPED")
 elif mode == "fail":
-    gtest("COMPLETED", ["lab.cc:12\ncaptured SYNs to port 40008"])
+    story(name, "FAILED", "lab.cc:12: Failure\ncaptured SYNs to port 40008\n")
     sys.exit(1)
 elif mode == "silent":
-    gtest("COMPLETED")
+    story(name)
 elif mode == "crash":
+    print(f"[ RUN      ] {name}", flush=True)
     os.kill(os.getpid(), signal.SIGSEGV)
 elif mode == "hang":
     time.sleep(60)

@@ -23,12 +23,18 @@ def tcprepro(*args):
     (["exec", "--kernel", "host", "--", "true"], "run the command directly"),
     (["exec", "--kernel", "debian:bookworm"], "give the command after --"),
     (["report", "/nonexistent/dir", "--out", "/tmp/x"], "/nonexistent/dir"),
+    (["run", "-k", "S1a and"], "-k 'S1a and': the expression ends too early"),
+    (["run", "-k", "S1a S2"], "-k 'S1a S2': unexpected 'S2'"),
+    (["run", "-k", "(S1a or S2"], "the expression ends too early"),
+    (["list", "-k", "S1a and"], "the expression ends too early"),
+    (["list", "--variants", "--build-dir", "/nonexistent"], "no build in /nonexistent"),
 ])
 def test_bad_input_is_a_clear_error(args, message, tmp_path):
     result = tcprepro(*args, *(["--out", str(tmp_path / "out")] if args[0] == "run" else []))
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("tcprepro: error:")
     assert message in result.stderr
+    assert result.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()
 
 
@@ -53,23 +59,49 @@ needs_root_and_build = pytest.mark.skipif(
     reason="needs root and a build (ci/setup.sh)")
 
 
+def test_a_closed_pipe_ends_a_listing_quietly():
+    # `./tcprepro list | head`: the reader goes away before the listing is written.
+    for listing in ("list", "list --variants -k S1a"):
+        done = subprocess.run(f"{REPO / 'tcprepro'} {listing} | true", shell=True, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
 @needs_root_and_build
-def test_empty_selection_is_an_error_not_a_pass(tmp_path):
-    result = tcprepro("run", "-k", "no_such_scenario", "--out", str(tmp_path / "out"))
-    assert result.returncode == 2
-    assert "selects no scenario" in result.stderr
+@pytest.mark.parametrize("expression", ["no_such_scenario", "S2 and S3"])
+def test_a_selection_of_nothing_is_bad_input_and_creates_nothing(tmp_path, expression):
+    result = tcprepro("run", "-k", expression, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"tcprepro: error: -k {expression!r} selects no result; " \
+                            "`./tcprepro list --variants` prints the result ids\n"
     assert not (tmp_path / "out").exists()
 
 
 @needs_root_and_build
+def test_list_prints_the_ids_that_k_takes():
+    listing = tcprepro("list").stdout
+    assert "  S3b-reuse1-loopback " in listing
+    variants = tcprepro("list", "--variants").stdout.split()
+    assert "S3b-reuse1-loopback/ipv4_loopback" in variants and "S5-tcp_timestamps" in variants
+    assert len(variants) == len(set(variants))
+    assert tcprepro("list", "-k", "S3b-reuse1-loopback").stdout.split() == [
+        v for v in variants if v.startswith("S3b-reuse1-loopback/")]
+    assert not any(v.startswith("S4") for v in tcprepro("list", "-k", "S2").stdout.split())
+
+
+@needs_root_and_build
 def test_selected_run_writes_results_and_report(tmp_path):
-    result = tcprepro("run", "-k", "S1a and ipv6_veth", "--out", str(tmp_path))
+    # An id copied from `list --variants` selects exactly that result.
+    result_id = next(v for v in tcprepro("list", "--variants").stdout.split() if v.startswith("S1a/ipv6_veth"))
+    result = tcprepro("run", "-k", result_id, "--out", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads((tmp_path / "host" / "results.json").read_text())
-    assert [r["id"] for r in document["results"]] == ["S1/SelfConnect.S1a_Explicit/ipv6_veth"]
+    assert document["schema"] == "tcprepro-results/2"
+    assert [r["id"] for r in document["results"]] == ["S1a/ipv6_veth"]
+    assert (tmp_path / "host" / "evidence" / "S1a" / "ipv6_veth" / "observations.json").is_file()
     entry = document["results"][0]
     assert entry["outcome"] == "passed"
-    assert entry["observations"]["local"] == "[fd00:200::1]:40008"
+    assert entry["observations"]["local"].startswith("[fd00:") and entry["observations"]["local"].endswith("]:40008")
     assert (tmp_path / "host" / entry["evidence"][0]["path"]).stat().st_size > 0
     assert (tmp_path / "report.html").exists() and (tmp_path / "host" / "junit.xml").exists()
     assert "report: " in result.stdout

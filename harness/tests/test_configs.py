@@ -84,7 +84,7 @@ def test_bad_values_are_refused_before_anything_is_made(assignment, message, tmp
 
 def test_when_expectations_replace_the_defaults_ones():
     s = catalogue.Scenario(
-        id="X", test="X_T", family="S9", title="t", claim="c", claim_holds_when={}, key_observations=[],
+        id="X", family="S9", title="t", claim="c", claim_holds_when={}, key_observations=[],
         expectations=[catalogue.Expectation(">=4.18", {"reused": True}, "default"),
                       catalogue.Expectation(">=4.18", {"reused": False}, "no timestamps",
                                             {"net.ipv4.tcp_timestamps": "0"})],
@@ -136,7 +136,7 @@ def test_the_shipped_knob_list_loads():
 
 @needs_root_and_build
 def test_a_configuration_runs_beside_the_defaults(tmp_path):
-    result = tcprepro("run", "--sysctl", "net.ipv4.tcp_timestamps=0", "-k", "S3c_CraftedStaleRst and ipv4",
+    result = tcprepro("run", "--sysctl", "net.ipv4.tcp_timestamps=0", "-k", "S3c-crafted-rst/ipv4_veth",
                       "--out", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     defaults = json.loads((tmp_path / "host" / "results.json").read_text())

@@ -5,7 +5,7 @@ from harness import catalogue, judge
 
 def scenario(expectations, known_through=(7, 2)):
     return catalogue.Scenario(
-        id="X", test="X_Test", family="S9", title="t", claim="the claim",
+        id="S9x", family="S9", title="t", claim="the claim",
         claim_holds_when={"connected": True}, key_observations=[],
         expectations=[catalogue.Expectation(k, o, f"source of {k}") for k, o in expectations],
         known_through=known_through)

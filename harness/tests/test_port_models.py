@@ -1,4 +1,4 @@
-"""The port-selection models reproduce what the kernels (and seed 000) say they do, and the fit finds them."""
+"""The port-selection models reproduce what the kernels (and the claims about 2.6 and 3.10) say they do, and the fit finds them."""
 import random
 
 import pytest
@@ -20,9 +20,9 @@ def deltas(ports, schedule, low=DEFAULT[0], high=DEFAULT[1], gap=None):
     return [s.delta for s in steps(ports, schedule, low, high) if gap is None or s.gap == gap]
 
 
-# --- seed 000 §3: "2.6 starts at a random port; 3.10 walks sequentially from a hint" ---
+# --- the claim (docs/scenarios.md, S2): "2.6 starts at a random port; 3.10 walks sequentially from a hint" ---
 
-def test_seed_26_random_start_scatters_retries_over_the_range():
+def test_claim_26_random_start_scatters_retries_over_the_range():
     ports = run("random_start", ["zmq"] * 200)
     d = deltas(ports, ["zmq"] * 200)
     assert len(set(ports)) > 190  # a fresh random start each time
@@ -30,27 +30,27 @@ def test_seed_26_random_start_scatters_retries_over_the_range():
     assert not all(1 <= x <= 16 for x in d)
 
 
-def test_seed_310_hint_sequential_retries_walk_consecutive_ports():
-    # The seed's zmq client: connect() to a closed port, again and again.
+def test_claim_310_hint_sequential_retries_walk_consecutive_ports():
+    # A client reconnecting to a service that is down: connect() to a closed port, again and again.
     ports = run("hint_sequential", ["zmq"] * 200)
     assert deltas(ports, ["zmq"] * 200) == [1] * 199
     assert {p % 2 for p in ports} == {0, 1}  # no parity preference before 4.6
 
 
-def test_seed_310_hint_is_shared_by_all_destinations():
+def test_claim_310_hint_is_shared_by_all_destinations():
     schedule = ["A", "B"] * 50
     ports = run("hint_sequential", schedule)
     # A's next port moved by A's own step plus B's: one global hint.
     assert set(deltas(ports, schedule, gap=1)) == {2}
 
 
-def test_seed_310_sequential_walk_reaches_a_given_port_within_one_sweep():
-    # Why the seed's self-connect happens: a retrying client visits every port of a narrow range in turn.
+def test_claim_310_sequential_walk_reaches_a_given_port_within_one_sweep():
+    # Why self-connect (S1) happens there: a retrying client visits every port of a narrow range in turn.
     ports = run("hint_sequential", ["svc"] * 16, low=40000, high=40015)
     assert sorted(ports) == list(range(40000, 40016))
 
 
-# --- the kernels after the seed ---
+# --- the kernels after 3.10 ---
 
 def test_parity_split_uses_even_ports_and_steps_by_two():
     ports = run("parity_split", ["A"] * 100)
@@ -142,3 +142,12 @@ def test_derive_observations_adds_statistics_and_the_fit():
     assert derived["fitted_model"] == "random_increment"
     assert derived["share_deltas_even_2_to_16"] == 1.0
     assert derived["model_fit"]["steps"] == 49
+
+
+def test_derive_observations_computes_parity_shares_from_recorded_ports():
+    derived = derive_observations({"connect_ports": [40000, 40002, 40004, 40005], "bind0_ports": [40001, 40003],
+                                   "outgoing_ports_head": [40000 + i for i in range(20)]})
+    assert derived["connect_even_share"] == 0.75
+    assert derived["bind0_odd_share"] == 1.0
+    assert derived["outgoing_odd_share_first_16"] == 0.5  # only the first 16 ports count
+    assert "bind_no_port_connect_even_share" not in derived  # not recorded: not derived

@@ -15,7 +15,7 @@ def _target(tmp_path) -> targets.QemuTarget:
 def _tests():
     family = catalogue.load()[0]
     scenario = next(iter(family.scenarios.values()))
-    return [cases.CaseTest(f"S/T.{scenario.test}/v{i}", pathlib.Path("/bin/true"), scenario, f"v{i}")
+    return [cases.CaseTest(f"S/T.{scenario.gtest_name}/v{i}", pathlib.Path("/bin/true"), scenario, f"v{i}")
             for i in range(3)]
 
 

@@ -62,7 +62,7 @@ def standard_results(**s1a_overrides) -> list[dict]:
                              "rtt_ms": list(range(10)), "banner": SCRIPT})
     s1a.update(s1a_overrides)
     return [
-        result("S1_SelfConnect.S1a_Explicit/ipv4_loopback", "S1a", **s1a),
+        result("S1a/ipv4_loopback", "S1a", **s1a),
         result("S2_Rst.S2b_Challenge/ipv6", "S2b", observations={"challenge_ack_delta": 1},
                claim="refuted", verdict="unexpected",
                mismatches=[{"observation": "challenge_ack_delta", "expected": 0, "observed": 1}]),
@@ -79,7 +79,7 @@ def write_target(run_dir: Path, name: str, upstream: str, results: list[dict],
     target_dir = run_dir / (dir_name or name.replace(":", "-"))
     target_dir.mkdir(parents=True)
     doc = {
-        "schema": "tcprepro-results/1",
+        "schema": "tcprepro-results/2",
         "run": {"id": run_id, "started": "2026-11-22T03:05:01Z",
                 "finished": "2026-11-22T03:05:09Z", "wall_seconds": 8.2,
                 "command": ["./tcprepro", "run"], "selection": None, "jobs": 2,

@@ -20,7 +20,7 @@ def s1a(variant: dict, challenge: int, applied: list | None, **extra) -> dict:
                     "handshake": ["S", "S.", "."] + ["."] * challenge,
                     "TcpExtTCPChallengeACK_delta": challenge, "TcpExtTCPSYNChallenge_delta": challenge,
                     **extra.pop("observations", {})}
-    return result(f"S1/SelfConnect.S1a_Explicit/{name}", "S1a", observations=observations, variant=variant,
+    return result(f"S1a/{name}", "S1a", observations=observations, variant=variant,
                   key_observations=extra.pop("key_observations", S1A_KEYS), applied=applied, **extra)
 
 
@@ -112,7 +112,7 @@ def test_a_variant_that_differs_on_one_kernel_gets_its_own_row(tmp_path):
 
 
 def test_measured_values_do_not_keep_variants_apart_and_show_their_range(tmp_path):
-    retries = [result(f"S1/SelfConnect.S1b_RetryLoop/{'_'.join(v.values())}", "S1b", variant=v,
+    retries = [result(f"S1b/{'_'.join(v.values())}", "S1b", variant=v,
                       observations={"self_connected": True, "attempts": n, "elapsed_ms": n / 3},
                       key_observations=["self_connected", "attempts", "elapsed_ms"])
                for v, n in zip(FOUR, [3, 17, 6, 3])]

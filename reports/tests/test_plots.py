@@ -46,7 +46,7 @@ def test_destinations_get_their_own_colour():
 
 
 def test_report_embeds_the_plots_of_an_s2_result(tmp_path):
-    results = [result("S2_PortSelection.S2b_OneDestination/ipv4", "S2b-one", observations=s2_observations())]
+    results = [result("S2b-one/ipv4", "S2b-one", observations=s2_observations())]
     target = write_target(tmp_path / "run", "host", "6.18.0", results)
     html = render_report([target], tmp_path / "out")["html"].read_text()
     # The sequence and its step histogram, in the comparison cell and again in the result's details.

@@ -9,7 +9,7 @@ from reports.values import short_text
 
 from .builders import SCRIPT, result, standard_results, write_target
 
-S1A = "S1_SelfConnect.S1a_Explicit/ipv4_loopback"
+S1A = "S1a/ipv4_loopback"
 CHANGED_S1A = dict(
     observations={"connect_errno": "111", "local_equals_peer": True, "rtt_ms": list(range(10)), "banner": SCRIPT},
     claim="refuted",

@@ -1,4 +1,4 @@
-#include "cases/tcp_table.h"
+#include "netns/tcp_table.h"
 
 #include <fstream>
 #include <sstream>
@@ -35,6 +35,12 @@ std::optional<std::string> TcpTableState(const NetNamespace& ns, Family family, 
     if (entry.local_port == local_port && entry.remote_port == remote_port) return entry.state;
   }
   return std::nullopt;
+}
+
+int CountInState(const NetNamespace& ns, Family family, const std::string& state) {
+  int count = 0;
+  for (const auto& entry : ReadTcpTable(ns, family)) count += entry.state == state;
+  return count;
 }
 
 }  // namespace tcprepro

@@ -1,6 +1,7 @@
 // The TCP sockets of a namespace as /proc/net/tcp{,6} lists them, TIME_WAIT
-// included (which no file descriptor can show): the S3 stories wait on
-// "the client's 4-tuple is in TIME_WAIT" and "the server is in LAST_ACK" here.
+// included (which no file descriptor can show): stories wait on "the client's
+// 4-tuple is in TIME_WAIT" or "the server is in LAST_ACK", and count sockets
+// left in a state, here.
 #pragma once
 
 #include <cstdint>
@@ -24,5 +25,8 @@ std::vector<TcpTableEntry> ReadTcpTable(const NetNamespace& ns, Family family);
 // The state of the socket on local_port <-> remote_port, if there is one.
 std::optional<std::string> TcpTableState(const NetNamespace& ns, Family family, uint16_t local_port,
                                          uint16_t remote_port);
+
+// How many sockets of `family` in `ns` are in `state`.
+int CountInState(const NetNamespace& ns, Family family, const std::string& state);
 
 }  // namespace tcprepro

@@ -1,7 +1,9 @@
-"""pytest plugin that runs the scenarios on one target.
+"""pytest plugin that runs the stories on one target (`./tcprepro run` starts one
+pytest session per target; the harness's own tests are in harness/tests).
 
-Collection makes one item per case test (ids are the GoogleTest names, so
-`-k ipv6_veth` or `-k S1a` select as expected). Before the first item runs,
+Collection makes one item per selected case test, its id the result id
+("S1a/ipv4_loopback"); `--tcprepro-select` is tcprepro's -k (harness/selection.py),
+not pytest's. Before the first item runs,
 every selected case test is executed, in parallel, on the target; each item
 then reports its result's verdict as a pytest outcome:
 
@@ -21,7 +23,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, configs, results, targets
+from harness import cases, catalogue, configs, results, selection, targets
 
 
 def pytest_addoption(parser):
@@ -33,6 +35,7 @@ def pytest_addoption(parser):
     group.addoption("--tcprepro-run", default=None, help="JSON of the run block (set by ./tcprepro)")
     group.addoption("--tcprepro-configuration", default=None,
                     help="JSON of the configuration this session runs under (harness/configs.py)")
+    group.addoption("--tcprepro-select", default=None, help="tcprepro's -k expression over result ids")
 
 
 class ScenarioRun:
@@ -46,7 +49,8 @@ class ScenarioRun:
         self.configuration = json.loads(config.getoption("--tcprepro-configuration") or "null") or \
             configs.DEFAULT_CONFIGURATION.to_json()
         self.families = catalogue.load()
-        self.tests = cases.discover(self.families, self.build)
+        selected = selection.parse(config.getoption("--tcprepro-select"))
+        self.tests = [t for t in cases.discover(self.families, self.build) if selected(t.id)]
         self.entries: dict[str, dict] = {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
 
