@@ -8,15 +8,8 @@ namespace tcprepro {
 
 Connection Connect(TwoHostLab& lab, const std::function<void(int)>& before_connect) {
   UniqueFd listener = lab.Listen(kServerPort);
-  const Endpoint service = lab.ServerAt(kServerPort);
   Connection c;
-  {
-    NamespaceGuard inside(lab.client());
-    c.client = TcpSocket(lab.family());
-    SetIoTimeout(c.client.get(), kIoTimeoutMillis);
-    if (before_connect) before_connect(c.client.get());
-    if (int err = ConnectErrno(c.client.get(), service)) throw LabError("connect " + service.ToString() + ": " + ErrnoName(err));
-  }
+  c.client = lab.Connect(kServerPort, kIoTimeoutMillis, before_connect);
   c.server = Accept(listener.get());
   c.client_end = LocalEndpoint(c.client.get());
   c.server_end = LocalEndpoint(c.server.get());

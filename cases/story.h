@@ -22,11 +22,12 @@
 
 namespace tcprepro {
 
-// The running test's evidence folder: $TCPREPRO_EVIDENCE_DIR when the harness
-// runs one test per process; else <root>/<full gtest name, characters other
-// than [A-Za-z0-9_.-] written '_'>, where root is $TCPREPRO_EVIDENCE_ROOT (the
-// harness runs several tests in one process) or evidence/ in the working
-// directory (a story run by hand). The harness names folders by the same rule.
+// The running test's evidence folder, as the harness names it (the naming
+// rule is the harness's alone): $TCPREPRO_EVIDENCE_DIR when it runs one test
+// per process; the test's entry in the JSON file $TCPREPRO_EVIDENCE_DIRS
+// ({full gtest name: folder}) when it runs a batch. A story run by hand
+// records into <root>/<full gtest name, characters other than [A-Za-z0-9_.-]
+// written '_'>, root being $TCPREPRO_EVIDENCE_ROOT or ./evidence.
 std::filesystem::path EvidenceDirForCurrentTest();
 
 // A lab of `variant` recording into the running test's evidence folder.

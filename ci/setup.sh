@@ -2,9 +2,11 @@
 # Installs every dependency from Debian packages (only what is missing) and
 # builds the case programs. Idempotent: a second run installs nothing and
 # rebuilds only what changed. Run as root on Debian 12 (bookworm) or later.
+# chromium and python3-pil are for the report's browser test (reports/tests/test_browser.py).
 # QEMU, busybox-static, cpio and kmod are for kernels booted in QEMU
 # (--kernel debian:...); the kernels themselves are fetched by the run that
-# asks for them, into /var/cache/tcprepro.
+# asks for them, into /var/cache/tcprepro. rsync, patch, flex, bison, bc,
+# libelf-dev and ccache are for `./tcprepro kernel build`.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -13,8 +15,10 @@ packages="
   googletest libgtest-dev nlohmann-json3-dev libpcap-dev libnetfilter-queue-dev
   libnl-route-3-dev
   iproute2 iptables nftables util-linux
-  python3-pytest python3-jinja2 python3-jsonschema
+  python3-pytest python3-jinja2 python3-jsonschema python3-yaml
+  python3-pil chromium
   qemu-system-x86 busybox-static cpio kmod xz-utils zstd
+  rsync patch flex bison bc libelf-dev ccache
 "
 
 if [ "$(id -u)" -ne 0 ]; then

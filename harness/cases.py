@@ -185,7 +185,8 @@ BATCH_SECONDS_PER_TEST = 20
 
 
 def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
-              on_result: Callable[[RawResult], None] = lambda raw: None) -> list[RawResult]:
+              on_result: Callable[[RawResult], None] = lambda raw: None,
+              on_start: Callable[[CaseTest], None] = lambda test: None) -> list[RawResult]:
     """Runs tests of one case program in a single process: cheaper where starting a
     process is slow (a QEMU guest under TCG). Each test's result is read from the
     program's output as soon as the test ends and handed to `on_result`, so a
@@ -211,6 +212,8 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
         watchdog.start()
         for line in process.stdout:
             batch_log.write(line)
+            if line.startswith("[ RUN      ] ") and line[13:].strip() in by_name:
+                on_start(by_name[line[13:].strip()])
             end = reader.feed(line)
             if end and end.name in by_name:
                 raw = _batch_result(by_name[end.name], end, evidence_root)
@@ -221,6 +224,7 @@ def run_batch(tests: list[CaseTest], evidence_root: pathlib.Path,
     results = []
     for test in tests:
         if test.id not in finished:
+            on_start(test)
             finished[test.id] = run_test(test, evidence_root)
             on_result(finished[test.id])
         results.append(finished[test.id])

@@ -4,12 +4,17 @@ One TOML file per scenario family in harness/scenarios/, validated against
 harness/scenarios/catalogue.schema.json when it is loaded (docs/catalogue.md
 explains the format). The catalogue is the one source of scenario ids: the
 story that runs a scenario is the GoogleTest test named by `gtest_name(id)`.
+
+TCPREPRO_CATALOGUE names another directory of such files. It is for testing the
+gate: a test catalogue with deliberately wrong expectations, run against the
+real case programs, must turn the run red.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
 import json
+import os
 import pathlib
 import re
 import tomllib
@@ -18,6 +23,7 @@ from harness import kernel
 
 SCENARIO_DIR = pathlib.Path(__file__).parent / "scenarios"
 SCHEMA_FILE = SCENARIO_DIR / "catalogue.schema.json"
+CATALOGUE_ENV = "TCPREPRO_CATALOGUE"
 
 
 class CatalogueError(ValueError):
@@ -41,6 +47,19 @@ class Expectation:
 
 
 @dataclasses.dataclass(frozen=True)
+class Lacks:
+    """Kernels that lack a feature the story needs: there the case program's probe skips it.
+
+    A skip counts as judged only where such an entry covers the kernel and the skip's
+    reason matches `skip_reason` (a regular expression: the probe's own words, e.g. the
+    errno that says the option does not exist). Anywhere else a skip is a change."""
+    kernels: str
+    feature: str
+    skip_reason: str
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
 class Scenario:
     id: str
     family: str
@@ -50,6 +69,7 @@ class Scenario:
     key_observations: list[str]
     expectations: list[Expectation]
     known_through: kernel.Version
+    lacks: list[Lacks] = dataclasses.field(default_factory=list)
 
     @property
     def gtest_name(self) -> str:
@@ -153,8 +173,19 @@ def _load_family(path: pathlib.Path) -> Family:
         scenarios[sid] = Scenario(
             id=sid, family=family_id, title=entry["title"], claim=entry["claim"],
             claim_holds_when=entry["claim_holds_when"], key_observations=entry.get("key_observations", []),
-            expectations=expectations, known_through=known_through)
+            expectations=expectations, known_through=known_through,
+            lacks=[_lacks(table, here) for table in entry.get("lacks", [])])
     return Family(family_id, data["title"], data["program"], scenarios)
+
+
+def _lacks(table: dict, where: str) -> Lacks:
+    """The schema checks the keys; here what it cannot: the range and the regular expression."""
+    try:
+        kernel.validate_range(table["kernels"])
+        re.compile(table["skip_reason"])
+    except (kernel.RangeError, ValueError, re.error) as error:
+        raise CatalogueError(f"{where}: [[scenario.lacks]]: {error}") from error
+    return Lacks(**table)
 
 
 def _check_one_name_per_story(families: list[Family]) -> None:
@@ -173,7 +204,13 @@ def _check_one_name_per_story(families: list[Family]) -> None:
             seen[key] = sid
 
 
-def load(directory: pathlib.Path = SCENARIO_DIR) -> list[Family]:
+def default_directory() -> pathlib.Path:
+    """The shipped catalogue, or the one $TCPREPRO_CATALOGUE names (for testing)."""
+    return pathlib.Path(os.environ.get(CATALOGUE_ENV) or SCENARIO_DIR)
+
+
+def load(directory: pathlib.Path | None = None) -> list[Family]:
+    directory = directory or default_directory()
     families = [_load_family(path) for path in sorted(directory.glob("*.toml"))]
     # S1, S2, ..., S10 by number: the order of runs, listings and reports.
     families.sort(key=lambda family: (len(family.id), family.id))

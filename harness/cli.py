@@ -1,11 +1,14 @@
-"""The `./tcprepro` command: run, list, doctor, report.
+"""The `./tcprepro` command: run, list, doctor, report, compare, exec.
 
 Input is checked before anything runs; a bad option is a one-line error with
-what to do and exit status 2, and nothing is created.
+what to do and exit status 2, and nothing is created. A machine that cannot
+run the lab (no privilege, a missing tool) is one line and exit status 5.
+The exit status of run and compare comes from the judged results (harness/gate.py).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -14,6 +17,8 @@ import shlex
 import subprocess
 import sys
 import time
+
+from harness import gate, progress
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_BUILD = REPO / "build"
@@ -60,28 +65,46 @@ def _parse_kernel_specs(texts: list[str]) -> list:
         if any(s.slug == spec.slug for s in specs):
             raise UsageError(f"--kernel {text} is given twice")
         specs.append(spec)
-    if any(s.kind != "host" for s in specs):
-        from harness import qemu
-        try:
-            qemu.require_qemu()
-        except qemu.GuestError as error:
-            raise UsageError(str(error)) from None
+    return specs
+
+
+def _read_kernels_file(path: pathlib.Path) -> list[str]:
+    """--kernels FILE: one spec a line; blank lines and '#' comments are ignored."""
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise UsageError(f"--kernels {path}: cannot read it ({error.strerror}); give a file with one kernel spec a line")
+    specs = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    specs = [spec for spec in specs if spec]
+    if not specs:
+        raise UsageError(f"--kernels {path}: no kernel spec in it; write one a line, e.g. debian:bookworm")
     return specs
 
 
 def _check_run_options(args) -> tuple[list, list]:
     """Every option checked, before anything is fetched or created; returns the kernel specs
-    and the configurations (the kernel's defaults first)."""
-    from harness import configs
+    and the configurations (the kernel's defaults first). Then what the machine must offer
+    (exit 5), and the proposed sysctls against the running kernel (exit 2)."""
+    from harness import configs, preflight, shard
     try:
         proposed = configs.from_arguments(args.sysctl, args.sysctl_file, args.config)
     except configs.ConfigError as error:
         raise UsageError(str(error)) from None
-    if os.geteuid() != 0:
-        raise UsageError("run needs root: the lab creates network namespaces (CAP_SYS_ADMIN); use sudo")
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
-    specs = _parse_kernel_specs(args.kernel or ["host"])
+    if args.shard:
+        try:
+            shard.parse(args.shard)
+        except shard.ShardError as error:
+            raise UsageError(str(error)) from None
+    if args.baseline:
+        _check_result_dirs("--baseline", [args.baseline])
+    from harness.outputs import kcidb
+    if not kcidb.ORIGIN_PATTERN.match(args.kcidb_origin):
+        raise UsageError(f"--kcidb-origin {args.kcidb_origin!r}: KCIDB origins are lower-case letters, digits and '_'")
+    texts = list(args.kernel or []) + (_read_kernels_file(args.kernels) if args.kernels else [])
+    specs = _parse_kernel_specs(texts or ["host"])
+    preflight.check(guests=any(s.kind != "host" for s in specs))
     try:
         checked, notes = configs.check(proposed, host_target=any(s.kind == "host" for s in specs))
     except configs.ConfigError as error:
@@ -89,6 +112,15 @@ def _check_run_options(args) -> tuple[list, list]:
     for note in notes:
         print(note)
     return specs, [configs.DEFAULT_CONFIGURATION, *checked]
+
+
+def _check_result_dirs(option: str, dirs: list[pathlib.Path]) -> None:
+    from reports.load import ReportInputError, find_results_files
+    for directory in dirs:
+        try:
+            find_results_files(directory)
+        except ReportInputError as error:
+            raise UsageError(f"{option}: {error}") from None
 
 
 def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_timeout: float) -> dict[str, str]:
@@ -106,32 +138,54 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
             image = kernel_store.prepare(spec)
             accelerator = qemu.choose_accelerator(accel, image)
             guest_image.initramfs(image)
-        except (kernel_store.KernelSpecError, guest_image.ImageError, qemu.GuestError) as error:
+        except (kernel_store.KernelSpecError, kernel_store.CacheError, guest_image.ImageError,
+                qemu.GuestError) as error:
             raise UsageError(str(error)) from None
-        print(f"{spec.text}: {image.release} ({', '.join(image.packages) or image.vmlinuz}), {accelerator}")
-        configs[spec.slug] = json.dumps({"spec": spec.text, "image": image.to_json(), "accelerator": accelerator,
+        print(f"{spec.name}: {image.release} ({', '.join(image.packages) or image.vmlinuz}), {accelerator}")
+        configs[spec.slug] = json.dumps({"spec": spec.name, "kernel_spec": spec.text, "image": image.to_json(),
+                                         "accelerator": accelerator,
                                          "cpus": cpus, "timeout": guest_timeout, "build": str(build_dir)})
     return configs
 
 
-def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, configuration) -> int:
-    """One target's pytest session, in its own process; its output goes to pytest.log."""
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One target of a run: a kernel under a configuration."""
+    spec: object  # kernel_store.KernelSpec
+    configuration: object  # configs.Configuration
+
+    @property
+    def folder(self) -> str:
+        return self.configuration.folder(self.spec.slug)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name if self.configuration.is_defaults else f"{self.spec.name} @ {self.configuration.name}"
+
+
+def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, progress_fd: int, configuration) -> int:
+    """One target's pytest session, in its own process; its output goes to pytest.log,
+    its live progress (harness/progress.py) to progress_fd."""
     command = [
         sys.executable, "-m", "pytest", str(REPO / "harness" / "runner"),
         "-c", str(REPO / "harness" / "runner" / "pytest.ini"),
         "--rootdir", str(REPO), "-p", "no:cacheprovider", "-q", "-rfEsx",
         "--tcprepro-out", str(target_dir), "--tcprepro-build", str(args.build_dir),
         "--tcprepro-jobs", str(args.jobs), "--tcprepro-target", config,
-        "--tcprepro-run", json.dumps(run_block), "--junitxml", str(target_dir / "junit.xml"),
+        "--tcprepro-run", json.dumps(run_block),
         "--tcprepro-configuration", json.dumps(configuration.to_json()),
     ]
     if args.k is not None:
         command += ["--tcprepro-select", args.k]
     from harness import configs
     env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend,
-           configs.ENV: json.dumps(configuration.sysctls)}
+           progress.FD_VARIABLE: str(progress_fd), configs.ENV: json.dumps(configuration.sysctls)}
     with (target_dir / "pytest.log").open("w") as log:
-        return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO).returncode
+        try:
+            return subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO,
+                                  pass_fds=(progress_fd,)).returncode
+        finally:
+            os.close(progress_fd)  # the reader sees the end when the target's process has gone too
 
 
 def _parse_selection(expression: str | None):
@@ -154,7 +208,7 @@ def _selected_tests(expression: str | None, build_dir: pathlib.Path) -> list:
 
 def cmd_run(args) -> int:
     import concurrent.futures
-    import pytest
+    from harness import shard
     specs, configurations = _check_run_options(args)
     _parse_selection(args.k)
     run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -162,41 +216,110 @@ def cmd_run(args) -> int:
     if (out / "report.html").exists() or any(out.glob("*/results.json")):
         raise UsageError(f"--out {out} already holds results; choose another directory")
     _ensure_built(args.build_dir)
-    _selected_tests(args.k, args.build_dir)
+    tests = _selected_tests(args.k, args.build_dir)
+    if args.shard and not shard.pick(args.shard, tests):
+        raise UsageError(f"--shard {args.shard} selects no test: N is more than the {len(tests)} selected; "
+                         "choose a smaller N")
     configs = _prepare_guests(specs, args.accel, args.build_dir.resolve(), args.guest_timeout)
+    relaxed_by = [gate.ACCEPT_NEW_KERNEL] if args.accept_new_kernel else []
     run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
-                 "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision()}
+                 "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision(),
+                 "shard": args.shard, "gate_relaxed_by": relaxed_by, "kcidb_origin": args.kcidb_origin}
+
+    # A target is a kernel under a configuration (harness/configs.py): "host", "host @ proposed".
+    units = [Unit(spec, configuration) for spec in specs for configuration in configurations]
+    board = progress.Board([unit.name for unit in units])
 
     def run_one(unit):
-        spec, configuration = unit
-        target_dir = out / configuration.folder(spec.slug)
-        name = spec.text if configuration.is_defaults else f"{spec.text} @ {configuration.name}"
+        target_dir = out / unit.folder
         target_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        print(f"{name}: running", flush=True)
-        code = _run_target(configs[spec.slug], target_dir, args, run_block, configuration)
-        print(f"{name}: done in {time.monotonic() - started:.0f} s", flush=True)
-        return name, target_dir, code
+        board.note(f"{unit.name}: running")
+        progress_fd, reader = progress.watch(unit.name, board)
+        code = _run_target(configs[unit.spec.slug], target_dir, args, run_block, progress_fd, unit.configuration)
+        reader.join()
+        board.note(f"{unit.name}: done in {time.monotonic() - started:.0f} s")
+        return unit, target_dir, code
 
-    # Targets (each kernel under each configuration) run side by side: guests are
-    # single-threaded under TCG, and the host target is short. Each target's output is
-    # printed when it ends.
-    units = [(spec, configuration) for spec in specs for configuration in configurations]
-    codes = []
-    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(units), (os.cpu_count() or 1) + 1))) as pool:
-        for name, target_dir, code in pool.map(run_one, units):
-            print(f"\n== {name}")
+    # Targets run side by side: guests are single-threaded under TCG, and the
+    # host target is short. Each target's output is printed when it ends.
+    codes = {}
+    interrupted = False
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(units), (os.cpu_count() or 1) + 1))) as pool:
+            finished = list(pool.map(run_one, units))
+        board.close()
+        for unit, target_dir, code in finished:
+            print(f"\n== {unit.name}")
             print((target_dir / "pytest.log").read_text().rstrip())
-            codes.append(code)
-    unusual = [c for c in codes if c not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED,
-                                             pytest.ExitCode.NO_TESTS_COLLECTED)]
-    if unusual:
-        return unusual[0]
+            codes[unit.folder] = code
+    except KeyboardInterrupt:
+        board.close()
+        interrupted = True
+        print("\ntcprepro: interrupted; reporting what finished", file=sys.stderr)
+    return _finish_run(out, units, codes, args, interrupted)
 
-    from reports import render_report
-    paths = render_report([out], out)
-    print(f"\nreport: {paths['html']}\n        {paths['md']}")
-    return max(int(c) for c in codes if c != pytest.ExitCode.NO_TESTS_COLLECTED)
+
+def _finish_run(out: pathlib.Path, units: list, codes: dict, args, interrupted: bool) -> int:
+    """CI outputs, the report, the optional baseline comparison; the exit status from the results."""
+    import pytest
+    from harness import compare
+    from harness.outputs import junit, kcidb, ktap
+    statuses, documents = [], []
+    for unit in units:
+        target_dir = out / unit.folder
+        path = target_dir / "results.json"
+        document = json.loads(path.read_text()) if path.is_file() else None
+        if document is None:
+            if codes.get(unit.folder) == pytest.ExitCode.NO_TESTS_COLLECTED:
+                continue  # -k selected nothing of this target's program set
+            print(f"tcprepro: {unit.name}: no results.json (pytest ended with {codes.get(unit.folder)}; "
+                  f"see {target_dir / 'pytest.log'})", file=sys.stderr)
+            if codes.get(unit.folder) in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+                statuses.append(gate.ERROR)
+        else:
+            documents.append(document)
+            junit.write(target_dir, document)
+            ktap.write(target_dir, document)
+        statuses += gate.target_statuses(document)
+    if documents:
+        kcidb.write(out, documents)
+        from reports import render_report
+        written = render_report([out], out)
+        print(f"\n{written.summary}\nreport: {written.html}\n        {written.md}")
+    if args.accept_new_kernel:
+        print(f"gate relaxed by {gate.ACCEPT_NEW_KERNEL}: mismatches on kernels newer than the catalogue "
+              "do not fail this run")
+    if args.baseline and documents:
+        comparison = compare.compare([args.baseline], [out])
+        written = compare.write(comparison, out)
+        counts = comparison["counts"]
+        print(f"baseline {args.baseline}: {counts['same']} same, {counts['changed']} changed, {counts['new']} new, "
+              f"{counts['gone']} gone: {written['md']}")
+        statuses.append(comparison["exit_status"])
+    code = gate.exit_status(statuses)
+    print(f"exit status {code}: {_EXIT_MEANING[code]}" if not interrupted else "exit status 130: interrupted")
+    return gate.INTERRUPTED if interrupted else code
+
+
+_EXIT_MEANING = {0: "every result was judged and matched",
+                 1: "behaviour differs from the expectations",
+                 3: "machinery error",
+                 4: "incomplete: not everything could be judged"}
+
+
+def cmd_compare(args) -> int:
+    from harness import compare
+    _check_result_dirs("compare", args.base + args.new)
+    try:
+        comparison = compare.compare(args.base, args.new)
+    except compare.CompareInputError as error:
+        raise UsageError(str(error)) from None
+    if args.out:
+        written = compare.write(comparison, args.out)
+        print(f"compare: {written['json']}\n         {written['md']}", file=sys.stderr)
+    sys.stdout.write(json.dumps(comparison, indent=1) + "\n" if args.json else compare.markdown(comparison))
+    return comparison["exit_status"]
 
 
 def cmd_exec(args) -> int:
@@ -216,7 +339,7 @@ def cmd_exec(args) -> int:
     try:
         image = kernel_store.prepare(spec)
         accelerator = qemu.choose_accelerator(args.accel, image)
-    except (kernel_store.KernelSpecError, qemu.GuestError) as error:
+    except (kernel_store.KernelSpecError, kernel_store.CacheError, qemu.GuestError) as error:
         raise UsageError(str(error)) from None
     script = out / "guest-job.sh"
     script.write_text("export PATH=/run/tcprepro/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n"
@@ -232,6 +355,39 @@ def cmd_exec(args) -> int:
     print(f"tcprepro exec: {image.release} under {run.accelerator}: booted in {run.boot_seconds} s, "
           f"ended after {run.total_seconds} s with status {run.status}; files in {out}", file=sys.stderr)
     return run.status
+
+
+def cmd_kernel_build(args) -> int:
+    """Builds (or finds cached) a kernel and prints the --kernel spec that boots it, last."""
+    from harness import kernel_build, kernel_store
+    if os.geteuid() != 0:
+        raise UsageError("kernel build needs root: it writes the shared kernel cache in " + str(kernel_store.CACHE))
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    if not kernel_store.LABEL.fullmatch(args.name):
+        raise UsageError(f"--name {args.name}: a letter then up to 39 letters, digits or ._+-")
+    try:
+        kernel_build.check_fragment(args.config)
+        for patch in args.patch:
+            if not patch.is_file():
+                raise kernel_build.BuildInputError(f"--patch {patch}: no such file")
+        source = (kernel_build.debian_source(args.source) if args.source.startswith("debian:")
+                  else kernel_build.tree_source(pathlib.Path(args.source)))
+        if args.check_config:
+            config = kernel_build.check_config(source, args.config)
+            print(f"{args.config}: every option kept by olddefconfig on {source.identity} ({config})")
+            return 0
+        built = kernel_build.build(source, args.patch, args.config, args.jobs)
+    except (kernel_build.BuildInputError, kernel_store.KernelSpecError, kernel_store.CacheError) as error:
+        raise UsageError(str(error)) from None
+    except kernel_build.BuildError as error:
+        print(f"tcprepro: error: {error}", file=sys.stderr)
+        return 3
+    how = "cached" if built.seconds is None else f"built in {built.seconds:.0f} s"
+    print(f"{built.release} from {built.source}" + (f" + {', '.join(built.patches)}" if built.patches else "")
+          + f": {how} ({built.folder})")
+    print(f"{args.name}=local:{built.bzimage}")
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -260,10 +416,25 @@ def cmd_doctor(args) -> int:
 def cmd_report(args) -> int:
     from reports import ReportInputError, render_report
     try:
-        paths = render_report(args.dirs, args.out)
+        written = render_report(args.dirs, args.out)
     except ReportInputError as error:
         raise UsageError(str(error)) from None
-    print(f"report: {paths['html']}\n        {paths['md']}")
+    print(f"{written.summary}\nreport: {written.html}\n        {written.md}")
+    # The jobs' results as one KCIDB submission (shards merged), when the gate judged them all.
+    from harness.outputs import kcidb
+    from reports.load import load_result_sets
+    documents = [result_set.doc for result_set in load_result_sets(args.dirs)]
+    if all("gate" in entry for document in documents for entry in document["results"]):
+        print(f"        {kcidb.write(args.out, documents)}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from harness import show
+    try:
+        print(show.show(args.result, args.kernel, args.dir, REPO / "results"))
+    except show.ShowError as error:
+        raise UsageError(str(error)) from None
     return 0
 
 
@@ -274,8 +445,22 @@ def parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the scenarios and write a report")
     run.add_argument("--kernel", action="append", metavar="SPEC",
-                     help="target kernel (repeatable): host (the default), debian:<suite>, "
-                          "debian:<suite>=<package version>, local:<vmlinuz>:<modules folder>")
+                     help="target kernel (repeatable): host (the default), debian:<suite>[/cloud|/rt], "
+                          "debian:<suite>-backports, debian:<suite>=<package version>, "
+                          "local:<vmlinuz>[:<modules folder>]; NAME=<spec> names its column")
+    run.add_argument("--kernels", type=pathlib.Path, metavar="FILE",
+                     help="a file of kernel specs, one a line ('#' starts a comment); adds to --kernel")
+    run.add_argument("--shard", metavar="K/N",
+                     help="run job K of N: a deterministic share of each target's selected tests "
+                          "(merge the jobs' folders with report or compare)")
+    run.add_argument("--accept-new-kernel", action="store_true",
+                     help="relax the gate: mismatches on a kernel newer than the catalogue's known_through "
+                          "do not fail the run (the report and results.json say so)")
+    run.add_argument("--kcidb-origin", default="tcprepro", metavar="NAME",
+                     help="the CI system's KCIDB origin, in kcidb.json's ids (default tcprepro)")
+    run.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
+                     help="compare the results with an earlier run's folder at the end (compare.json, compare.md); "
+                          "a changed result makes the run exit 1")
     run.add_argument("-k", metavar="EXPR", help="result ids to run, as `list --variants` prints them, joined by and/or/not "
                                                 "and parentheses; a word takes the ids it starts, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
@@ -297,13 +482,30 @@ def parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     exe = sub.add_parser("exec", help="boot one kernel in QEMU and run a command in it")
-    exe.add_argument("--kernel", required=True, metavar="SPEC", help="debian:<suite>[=<version>] or local:<vmlinuz>:<modules>")
+    exe.add_argument("--kernel", required=True, metavar="SPEC", help="any --kernel spec of run except host")
     exe.add_argument("--accel", choices=ACCELERATORS, default="auto")
     exe.add_argument("--impairment-backend", choices=IMPAIRMENT_BACKENDS, default="auto")
     exe.add_argument("--out", help="folder for the console log and the command's files (default: a new temp folder)")
     exe.add_argument("--guest-timeout", type=float, default=900, metavar="SECONDS")
     exe.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     exe.set_defaults(func=cmd_exec)
+
+    kernel = sub.add_parser("kernel", help="kernels for --kernel: build one here").add_subparsers(
+        dest="kernel_command", required=True)
+    kbuild = kernel.add_parser("build", help="build a kernel from a source tree or Debian's linux-source "
+                                             "(tinyconfig + kernels/tcprepro.config, patches applied); "
+                                             "prints the --kernel spec that boots it")
+    kbuild.add_argument("--from", dest="source", required=True, metavar="SOURCE",
+                        help="debian:<suite>[=<version>] (its linux-source package) or a clean kernel source folder")
+    kbuild.add_argument("--patch", action="append", type=pathlib.Path, default=[], metavar="FILE",
+                        help="a patch (-p1) to apply, repeatable, in order")
+    kbuild.add_argument("--config", type=pathlib.Path, default=REPO / "kernels" / "tcprepro.config",
+                        metavar="FRAGMENT", help="config fragment on top of tinyconfig (default kernels/tcprepro.config)")
+    kbuild.add_argument("--name", default="built", help="the label in the printed spec (NAME=local:...)")
+    kbuild.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="make -j")
+    kbuild.add_argument("--check-config", action="store_true",
+                        help="only configure: check that every option of the fragment survives on this source")
+    kbuild.set_defaults(func=cmd_kernel_build)
 
     lst = sub.add_parser("list", help="list scenarios and the claims they test")
     lst.add_argument("--variants", action="store_true",
@@ -320,12 +522,43 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("dirs", nargs="+", type=pathlib.Path, metavar="DIR")
     rep.add_argument("--out", type=pathlib.Path, required=True, help="where to write report.html and report.md")
     rep.set_defaults(func=cmd_report)
+
+    cmp = sub.add_parser("compare", help="compare two sets of result folders: same / changed / new / gone")
+    cmp.add_argument("base", type=pathlib.Path, metavar="BASE", help="the known-good results (run, target or jobs folder)")
+    cmp.add_argument("new", type=pathlib.Path, metavar="NEW", help="the results to check against it")
+    cmp.add_argument("--base", dest="base_more", action="append", type=pathlib.Path, default=[], metavar="DIR",
+                     help="a further folder merged into BASE (another job's shard)")
+    cmp.add_argument("--new", dest="new_more", action="append", type=pathlib.Path, default=[], metavar="DIR",
+                     help="a further folder merged into NEW (another job's shard)")
+    cmp.add_argument("--out", type=pathlib.Path, help="also write compare.json and compare.md here")
+    cmp.add_argument("--json", action="store_true", help="print JSON instead of Markdown")
+    cmp.set_defaults(func=cmd_compare)
+
+    sho = sub.add_parser("show", help="one result of a saved run as text: verdicts, key observations, ladder")
+    sho.add_argument("result", metavar="RESULT", help="result id or a unique prefix, e.g. S3c-crafted-rst/ipv4_veth")
+    sho.add_argument("dir", nargs="?", type=pathlib.Path, metavar="DIR",
+                     help="the run's directory (default: the newest under results/)")
+    sho.add_argument("--kernel", metavar="K", help="only this target (e.g. host, debian:bookworm), release or version")
+    sho.set_defaults(func=cmd_show)
     return top
 
 
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    top = parser()
+    args, extra = top.parse_known_args(argv)
+    # `show RESULT --kernel K DIR`: argparse leaves a positional after an option unparsed.
+    if args.command == "show" and args.dir is None and len(extra) == 1 and not extra[0].startswith("-"):
+        args.dir = pathlib.Path(extra[0])
+    elif extra:
+        top.parse_args(argv)  # the usual error, exit 2
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    from harness import cases, catalogue
-    args = parser().parse_args(argv)
+    from harness import cases, catalogue, preflight
+    args = _parse(argv)
+    if args.command == "compare":
+        args.base, args.new = [args.base, *args.base_more], [args.new, *args.new_more]
     try:
         code = args.func(args)
         sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
@@ -333,6 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         print(f"tcprepro: error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except preflight.CannotRun as error:
+        print(f"tcprepro: cannot run here: {error}", file=sys.stderr)
+        return gate.CANNOT_RUN
     except (catalogue.CatalogueError, cases.CaseError) as error:
         print(f"tcprepro: error: {error}", file=sys.stderr)
         return MACHINERY_ERROR

@@ -3,7 +3,7 @@
 `python3 -m harness.guest JOB.json` (harness/targets.py writes the job and
 boots the guest). The first line of the output file is the guest's kernel;
 each further line is one test's raw result, written as soon as the test
-ends (the tests of one case program run in one process), so a guest that
+ends, or {"started": id} when a test begins (for live progress) (the tests of one case program run in one process), so a guest that
 hangs or panics half-way still returns what it did.
 """
 from __future__ import annotations
@@ -53,9 +53,14 @@ def main(job_file: str) -> int:
                 out.write(json.dumps(raw_to_json(raw)) + "\n")
                 out.flush()
 
+        def started(test: cases.CaseTest) -> None:  # for live progress on the host
+            with lock:
+                out.write(json.dumps({"started": test.id}) + "\n")
+                out.flush()
+
         with concurrent.futures.ThreadPoolExecutor(max_workers=job["jobs"]) as pool:
             for batch in batches.values():
-                pool.submit(cases.run_batch, batch, evidence_root, write)
+                pool.submit(cases.run_batch, batch, evidence_root, write, started)
     return 0
 
 

@@ -91,8 +91,14 @@ class ImageError(RuntimeError):
 
 
 def _boot_module_files(image: kernel_store.KernelImage) -> list[pathlib.Path]:
-    """The boot modules and their dependencies, in load order; built-in ones need nothing."""
+    """The boot modules and their dependencies, in load order; built-in ones need nothing.
+
+    A kernel without a module tree has them built in, or cannot reach the host's
+    root: the guest's init then says "failed mounting the host root (9p)".
+    """
     files = []
+    if not image.has_modules:
+        return files
     for module in BOOT_MODULES:  # one per call: further arguments would be module parameters
         shown = subprocess.run(["modprobe", "--show-depends", "-d", str(image.module_root), "-S", image.release,
                                 module], capture_output=True, text=True)
@@ -145,8 +151,9 @@ def initramfs(image: kernel_store.KernelImage) -> pathlib.Path:
         for path, text in ((root / "init", INIT), (root / "run" / "tcprepro" / "modprobe", MODPROBE)):
             path.write_text(text)
             path.chmod(0o755)
-        partial = cached.with_suffix(".partial")
-        with partial.open("wb") as out:
+        # A name of its own: two runs building the same initramfs at once each rename a whole file.
+        with tempfile.NamedTemporaryFile("wb", dir=cached.parent, prefix=cached.name + ".", delete=False) as out:
+            partial = pathlib.Path(out.name)
             listing = subprocess.run(["find", ".", "-print0"], cwd=root, capture_output=True, check=True).stdout
             cpio = subprocess.run(["cpio", "--null", "-o", "-H", "newc", "--quiet"], cwd=root, input=listing,
                                   capture_output=True, check=True).stdout

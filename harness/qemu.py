@@ -7,6 +7,9 @@ finish and failure apart:
 
     no "up" within the boot timeout       -> BootTimeout (with the console log)
     "up" but no "done" within the timeout -> GuestError "guest did not finish"
+    "done"                                -> the guest is ended if it has not powered
+                                             off within POWEROFF_GRACE (a kernel without
+                                             ACPI halts instead)
 
 Accelerator: KVM where a boot probe shows it works, TCG otherwise. The probe
 result is kept per host kernel and QEMU version, because on some hosts KVM is
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import json
 import os
 import pathlib
 import platform
@@ -34,6 +36,9 @@ QEMU = "qemu-system-x86_64"
 TCG_BOOT_TIMEOUT = 90.0
 KVM_PROBE_TIMEOUT = 20.0
 MEMORY_MB = 1024
+# After "done" the job's files are written (init syncs before saying it) and
+# only the power-off is left; ACPI power-off takes well under a second.
+POWEROFF_GRACE = 2.0
 
 
 class GuestError(RuntimeError):
@@ -113,6 +118,7 @@ def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, ou
     done: list[int] = []
     failed: list[str] = []
     up_event = threading.Event()
+    finished = threading.Event()  # "done" (or "failed") seen, or QEMU ended
     with console.open("w") as log:
         log.write("# " + " ".join(command) + "\n")
         log.flush()
@@ -131,9 +137,12 @@ def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, ou
                         up_event.set()
                     elif word == "done":
                         done.append(int(rest or 0))
+                        finished.set()
                     elif word == "failed":
                         failed.append(rest)
+                        finished.set()
             up_event.set()  # QEMU ended: wake the boot wait
+            finished.set()
 
         reader = threading.Thread(target=read_console, daemon=True)
         reader.start()
@@ -144,11 +153,16 @@ def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, ou
                                       f"{accelerator}; console log: {console}", console)
                 raise GuestError(f"{image.spec}: QEMU ended (status {qemu.returncode}) before the guest "
                                  f"came up; console log: {console}", console)
-            try:
-                qemu.wait(timeout=max(1.0, timeout - (time.monotonic() - started)))
-            except subprocess.TimeoutExpired:
+            if not finished.wait(max(1.0, timeout - (time.monotonic() - started))):
                 raise GuestError(f"{image.spec}: guest did not finish within {timeout:.0f} s; "
-                                 f"console log: {console}", console) from None
+                                 f"console log: {console}", console)
+            try:
+                qemu.wait(timeout=POWEROFF_GRACE)
+            except subprocess.TimeoutExpired:
+                log.write(f"# tcprepro: the guest did not power off within {POWEROFF_GRACE:.0f} s of its last "
+                          "marker; ended by the harness\n")
+                qemu.kill()
+                qemu.wait()
             reader.join(timeout=5)
         finally:
             if qemu.poll() is None:
@@ -176,18 +190,18 @@ def choose_accelerator(requested: str, image: kernel_store.KernelImage, log=prin
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return "tcg"
     probes = kernel_store.CACHE / "accel-probe.json"
-    known = json.loads(probes.read_text()) if probes.exists() else {}
     key = _probe_key()
-    if key not in known:
-        log(f"probing KVM with {image.spec} (up to {KVM_PROBE_TIMEOUT:.0f} s)")
-        console = kernel_store.CACHE / "accel-probe-console.log"
-        try:
-            run = boot(image, "kvm", boot_timeout=KVM_PROBE_TIMEOUT, timeout=KVM_PROBE_TIMEOUT + 10,
-                       console=console)
-            known[key] = {"accelerator": "kvm", "why": f"booted {image.release} in {run.boot_seconds} s"}
-        except GuestError as error:
-            known[key] = {"accelerator": "tcg", "why": f"KVM probe failed: {error}"}
-        probes.parent.mkdir(parents=True, exist_ok=True)
-        probes.write_text(json.dumps(known, indent=1))
-        log(f"accelerator: {known[key]['accelerator']} ({known[key]['why']})")
+    with kernel_store.locked("accel-probe"):  # a second run waits for the first one's verdict
+        known = kernel_store.read_json(probes, {})
+        if key not in known:
+            log(f"probing KVM with {image.spec} (up to {KVM_PROBE_TIMEOUT:.0f} s)")
+            console = kernel_store.CACHE / "accel-probe-console.log"
+            try:
+                run = boot(image, "kvm", boot_timeout=KVM_PROBE_TIMEOUT, timeout=KVM_PROBE_TIMEOUT + 10,
+                           console=console)
+                known[key] = {"accelerator": "kvm", "why": f"booted {image.release} in {run.boot_seconds} s"}
+            except GuestError as error:
+                known[key] = {"accelerator": "tcg", "why": f"KVM probe failed: {error}"}
+            kernel_store.write_json(probes, known)
+            log(f"accelerator: {known[key]['accelerator']} ({known[key]['why']})")
     return known[key]["accelerator"]

@@ -5,7 +5,8 @@ import collections
 import json
 import pathlib
 
-from harness import cases, configs, judge, kernel, port_models, surface
+from harness import cases, configs, gate, judge, kernel, port_models, surface
+from reports import ladder
 
 SCHEMA = "tcprepro-results/2"
 
@@ -15,7 +16,7 @@ def _relative(path: pathlib.Path, base: pathlib.Path) -> str:
 
 
 def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: pathlib.Path,
-                 configuration: dict | None = None) -> dict:
+                 relaxed_by: list[str] = (), configuration: dict | None = None) -> dict:
     scenario = raw.test.scenario
     record = raw.record
     observations = record.get("observations", {}) if raw.outcome == "passed" else {}
@@ -27,7 +28,13 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
         {**item, "path": _relative(raw.evidence_dir / item["path"], target_dir)}
         for item in record.get("evidence", [])
     ]
-    return {
+    evidence += _ladders(evidence, target_dir)
+    if raw.outcome == "skipped":
+        expectation = judge.judge_skip(scenario, raw.reason, version)
+    else:
+        expectation = judge.judge_expectation(scenario, observations, version,
+                                              configs.effective_sysctls(configuration, record))
+    entry = {
         "id": raw.test.id,
         "scenario": scenario.id,
         "gtest": raw.test.gtest_name,
@@ -45,20 +52,43 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
         "evidence": evidence,
         "claim": judge.judge_claim(scenario, observations),
         "configuration": configs.result_configuration(configuration, record),
-        "expectation": judge.judge_expectation(scenario, observations, version,
-                                               configs.effective_sysctls(configuration, record)),
+        "expectation": expectation,
         "log": _relative(raw.log, target_dir),
     }
+    entry["gate"] = gate.result_gate(entry, relaxed_by)
+    return entry
+
+
+def _ladders(evidence: list[dict], target_dir: pathlib.Path) -> list[dict]:
+    """A ladder diagram beside each pcap the lab described (<capture>.exchange.json), as evidence.
+    A description that cannot be drawn gets no ladder; the report says why."""
+    drawn = []
+    for item in evidence:
+        pcap = target_dir / item["path"]
+        if item.get("kind") != "pcap" or not ladder.exchange_path(pcap).is_file():
+            continue
+        try:
+            exchange = ladder.load(ladder.exchange_path(pcap))
+        except ladder.ExchangeError:
+            continue
+        svg = ladder.write_svg(exchange, ladder.ladder_path(pcap))
+        drawn.append({"kind": "ladder", "path": _relative(svg, target_dir), "namespace": item.get("namespace"),
+                      "description": f"ladder diagram of {pcap.name}, {len(exchange.segments)} segments"})
+    return drawn
 
 
 def summarise(entries: list[dict]) -> dict:
     outcomes = collections.Counter(e["outcome"] for e in entries)
     verdicts = collections.Counter(e["expectation"]["verdict"] for e in entries)
+    gates = collections.Counter(e["gate"]["status"] for e in entries)
     return {
         "total": len(entries),
         "passed": outcomes["passed"], "skipped": outcomes["skipped"], "error": outcomes["error"],
         "as_expected": verdicts["as_expected"], "unexpected": verdicts["unexpected"],
         "new_behaviour": verdicts["new_behaviour"], "no_expectation": verdicts["none"],
+        "absent_as_expected": verdicts["absent_as_expected"], "missing": verdicts["missing"],
+        "gate": {status: gates[status] for status in gate.EXIT},
+        "exit_status": gate.exit_status(gate.target_statuses({"results": entries})),
     }
 
 

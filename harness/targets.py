@@ -12,7 +12,7 @@ import os
 import pathlib
 import shlex
 
-from harness import cases, guest, kernel, kernel_store, qemu
+from harness import cases, guest, kernel, kernel_store, progress, qemu
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # Environment variables a case program reads, handed on into the guest.
@@ -32,16 +32,26 @@ class HostTarget:
     def describe(self) -> dict:
         return {"name": self.name, "accelerator": None, "kernel": self.kernel.to_json()}
 
-    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int) -> list[cases.RawResult]:
+    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int,
+                  events: progress.Events | None = None) -> list[cases.RawResult]:
+        events = events or progress.Events()
+
+        def one(test: cases.CaseTest) -> cases.RawResult:
+            events.started(test.id)
+            raw = cases.run_test(test, evidence_root)
+            events.result(raw, self.kernel.upstream, evidence_root.parent)
+            return raw
+
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(lambda t: cases.run_test(t, evidence_root), tests))
+            return list(pool.map(one, tests))
 
 
 class QemuTarget:
     """A kernel booted in QEMU; one boot runs every selected test."""
 
     def __init__(self, config: dict):
-        self.name = config["spec"]
+        self.name = config["spec"]  # the label, or the spec when it has none
+        self.kernel_spec = config.get("kernel_spec", self.name)
         self.image = kernel_store.KernelImage.from_json(config["image"])
         self.accelerator = config["accelerator"]
         self.cpus = config["cpus"]
@@ -55,7 +65,7 @@ class QemuTarget:
     def describe(self) -> dict:
         info = self.kernel.to_json() if self.kernel else {"release": self.image.release, "version": None,
                                                           "upstream": None, "machine": "x86_64"}
-        described = {"name": self.name, "accelerator": self.accelerator, "kernel": info,
+        described = {"name": self.name, "spec": self.kernel_spec, "accelerator": self.accelerator, "kernel": info,
                      "packages": list(self.image.packages), "cpus": self.cpus, "console_log": "console.log"}
         if self.guest_run:
             described.update(boot_seconds=self.guest_run.boot_seconds, guest_seconds=self.guest_run.total_seconds)
@@ -63,7 +73,8 @@ class QemuTarget:
             described["error"] = self.guest_error
         return described
 
-    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int) -> list[cases.RawResult]:
+    def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int,
+                  events: progress.Events | None = None) -> list[cases.RawResult]:
         # `jobs` is the host's parallelism; the guest's follows from its vCPUs (guest_lanes).
         out = evidence_root.parent
         evidence_root.mkdir(parents=True, exist_ok=True)
@@ -75,6 +86,9 @@ class QemuTarget:
         exports = "".join(f"export {name}={shlex.quote(os.environ[name])}\n" for name in _CASE_ENV if name in os.environ)
         script.write_text("export PATH=/run/tcprepro/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8\n"
                           + exports + f"exec /usr/bin/python3 -m harness.guest {shlex.quote(str(out / 'guest-job.json'))}\n")
+        events = events or progress.Events()
+        events.booting()
+        watcher = progress.GuestFollower(results_file, tests, events)
         try:
             self.guest_run = qemu.boot(self.image, self.accelerator, cpus=self.cpus, out=out, job=script, cwd=REPO,
                                        keep=[self.build],
@@ -85,6 +99,8 @@ class QemuTarget:
                                     "see guest-job.log")
         except qemu.GuestError as error:
             self.guest_error = str(error)
+        finally:
+            watcher.stop()
         return self._collect(tests, results_file)
 
     def _collect(self, tests: list[cases.CaseTest], results_file: pathlib.Path) -> list[cases.RawResult]:
@@ -92,6 +108,8 @@ class QemuTarget:
         lines = results_file.read_text().splitlines() if results_file.exists() else []
         for line in lines:
             data = json.loads(line)
+            if "started" in data:
+                continue
             if "kernel" in data:
                 self.kernel = kernel.KernelInfo(data["kernel"]["release"], data["kernel"]["version"],
                                                 data["kernel"]["machine"])

@@ -91,10 +91,10 @@ UniqueFd TwoHostLab::Listen(uint16_t port, bool reuseaddr) {
   return tcprepro::Listen(at, reuseaddr);
 }
 
-UniqueFd TwoHostLab::Connect(uint16_t port, int io_timeout_millis) {
+UniqueFd TwoHostLab::Connect(uint16_t port, int io_timeout_millis, const std::function<void(int)>& before_connect) {
   const Endpoint to = ServerAt(port);
   NamespaceGuard inside(client());
-  return tcprepro::Connect(to, io_timeout_millis);
+  return tcprepro::Connect(to, io_timeout_millis, before_connect);
 }
 
 std::string TwoHostLab::Sysctl(const NetNamespace& ns, const std::string& key, const std::string& value) {
@@ -115,6 +115,7 @@ Impairment& TwoHostLab::Impair(const NetNamespace& ns, const ImpairmentRule& rul
   record_->NoteImpairment(*impairment);
   const std::string where = impairment->backend() + " rule on " + rule.link + " " + DirectionName(rule.direction) +
                             " (" + rule.match.Describe() + ")";
+  rules_.push_back({{"rule", where}, {"namespace", ns.label()}, {"marks", impairment->records_packets()}});
   impairments_.push_back({std::move(impairment), where, ns.label(), rule.direction});
   return *impairments_.back().impairment;
 }
@@ -204,7 +205,9 @@ void TwoHostLab::WriteExchange(const PacketCapture& capture) {
   ExchangeInput input{capture.file().filename().string(), capture.namespace_label(), story_started_,
                       {"client", "server"},
                       [this](const std::string& ip, uint16_t port) { return LaneOf(ip, port); }};
-  const nlohmann::json document = ExchangeDocument(input, ReadTcpSegments(capture.file()), marks_);
+  nlohmann::json document = ExchangeDocument(input, ReadTcpSegments(capture.file()), marks_);
+  // Which rules acted in the story, and whether their packets could be marked.
+  document["impairments"] = rules_;
   std::filesystem::path path = capture.file();
   path.replace_extension(".exchange.json");
   std::ofstream out(path);

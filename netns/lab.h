@@ -19,6 +19,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <set>
@@ -79,8 +80,9 @@ class TwoHostLab {
   // --- sockets in the roles' namespaces
   // A listener on ServerAt(port) in the server's namespace.
   UniqueFd Listen(uint16_t port, bool reuseaddr = true);
-  // A connection from the client's namespace to ServerAt(port); throws LabError if it fails.
-  UniqueFd Connect(uint16_t port, int io_timeout_millis);
+  // A connection from the client's namespace to ServerAt(port), after
+  // `before_connect` set the socket's options; throws LabError if it fails.
+  UniqueFd Connect(uint16_t port, int io_timeout_millis, const std::function<void(int)>& before_connect = {});
 
   // --- the record
   ScenarioRecord& record() { return *record_; }
@@ -153,6 +155,7 @@ class TwoHostLab {
   std::vector<std::unique_ptr<SysctlGuard>> sysctls_;
   std::vector<Held> impairments_;
   std::vector<MarkedPacket> marks_;
+  nlohmann::json rules_ = nlohmann::json::array();  // every impairment the story installed
   Impairment *cut_to_server_ = nullptr, *cut_to_client_ = nullptr;
   uint64_t dropped_to_server_ = 0, dropped_to_client_ = 0;
   double cut_at_ = 0, restored_at_ = 0;

@@ -93,9 +93,10 @@ UniqueFd Accept(int listener, int io_timeout_millis) {
   return fd;
 }
 
-UniqueFd Connect(const Endpoint& to, int io_timeout_millis) {
+UniqueFd Connect(const Endpoint& to, int io_timeout_millis, const std::function<void(int)>& before_connect) {
   UniqueFd fd = TcpSocket(to.family());
   SetIoTimeout(fd.get(), io_timeout_millis);
+  if (before_connect) before_connect(fd.get());
   if (int err = ConnectErrno(fd.get(), to)) throw LabError("connect " + to.ToString() + ": " + ErrnoName(err));
   return fd;
 }

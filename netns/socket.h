@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "netns/unique_fd.h"
@@ -42,8 +43,9 @@ UniqueFd Listen(const Endpoint& at, bool reuseaddr = true, int backlog = 4096);
 // The next connection on `listener`; throws LabError if accept fails.
 // io_timeout_millis > 0 bounds its blocking calls (SetIoTimeout).
 UniqueFd Accept(int listener, int io_timeout_millis = 0);
-// A connected socket to `to` from the calling thread's namespace; throws LabError if connect fails.
-UniqueFd Connect(const Endpoint& to, int io_timeout_millis);
+// A connected socket to `to` from the calling thread's namespace, after
+// `before_connect` set its options; throws LabError if connect fails.
+UniqueFd Connect(const Endpoint& to, int io_timeout_millis, const std::function<void(int)>& before_connect = {});
 // One request and its answer ("ping" each way); false if either direction failed.
 bool Echo(int client, int server);
 

@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     except ReportInputError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
-    for path in written.values():
-        print(path)
+    print(written.html)
+    print(written.md)
     return 0
 
 

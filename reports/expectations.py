@@ -29,9 +29,13 @@ class Applied:
         return self.kernels, self.source, self.when
 
     @property
+    def condition(self) -> str:
+        """"with net.ipv4.tcp_timestamps=0: " for an expectation that depends on sysctl values."""
+        return "with " + ", ".join(f"{k}={v}" for k, v in self.when) + ": " if self.when else ""
+
+    @property
     def headline(self) -> str:
-        condition = ", ".join(f"{k}={v}" for k, v in self.when)
-        return (f"with {condition}: " if condition else "") + headline(self.source)
+        return self.condition + headline(self.source)
 
     def constrains_any(self, keys) -> bool:
         """Whether it constrains one of keys; an unrecorded list might, so it counts."""

@@ -11,7 +11,7 @@ from .load import ResultSet
 from .values import time_text, version_key
 
 OUTCOMES = ("passed", "skipped", "error")
-VERDICTS = ("as_expected", "unexpected", "new_behaviour", "none")
+VERDICTS = ("as_expected", "unexpected", "new_behaviour", "missing", "absent_as_expected", "none")
 GUEST_FAILED = "guest did not finish"  # the reason the harness gives results of a failed guest
 
 
@@ -66,6 +66,7 @@ class Run:
     revision: str
     wall_seconds: float | None
     targets: tuple[str, ...] = ()  # column labels of the targets this run wrote
+    relaxed_by: tuple[str, ...] = ()  # options that relaxed the gate (e.g. --accept-new-kernel)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Column:
     source_dir: str  # where the results.json came from, the last resort to tell columns apart
     configuration: str = "kernel defaults"  # the sysctls the column ran with (reports/configurations.py)
     short: str = ""  # how annotations name it: the upstream version, or the label where that is ambiguous
+    packages: tuple[str, ...] = ()  # what was booted: Debian "name=version", or a built kernel's source and patches
 
     @property
     def emulated(self) -> bool:
@@ -153,6 +155,7 @@ def _column(rs: ResultSet, out_dir: Path) -> Column:
             started=time_text(run.get("started")),
             revision=str(run.get("tcprepro_revision") or "unknown"),
             wall_seconds=run.get("wall_seconds"),
+            relaxed_by=tuple(run.get("gate_relaxed_by") or ()),
         ),
         # Counted from results[] rather than read from 'summary', so the bar matches the table.
         counts=Counts(
@@ -165,6 +168,7 @@ def _column(rs: ResultSet, out_dir: Path) -> Column:
         boot_seconds=target.get("boot_seconds"),
         source_dir=str(rs.base_dir),
         configuration=configurations.describe(rs),
+        packages=tuple(str(p) for p in target.get("packages") or ()),
     )
 
 
@@ -184,5 +188,6 @@ def runs(columns: list[Column]) -> list[Run]:
             # Targets of one run run side by side: the run took as long as its slowest target.
             wall_seconds=max(walls) if walls else None,
             targets=tuple(c.label for c in members),
+            relaxed_by=tuple(dict.fromkeys(option for c in members for option in c.run.relaxed_by)),
         ))
     return out

@@ -1,7 +1,8 @@
 """Find and read results.json documents (the format is harness/RESULTS.md)."""
 
 import json
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.cases import result_id
@@ -9,7 +10,8 @@ from harness.gtest_output import split_name
 
 SCHEMA = "tcprepro-results/2"
 FILENAME = "results.json"
-DIR_HINT = "pass a run directory (<out>) or a target directory (<out>/<target>)"
+DIR_HINT = ("pass a run directory (<out>), a target directory (<out>/<target>), "
+            "or a folder holding several jobs' result folders")
 
 
 class ReportInputError(Exception):
@@ -32,24 +34,25 @@ class ResultSet:
 
 
 def load_result_sets(result_dirs: list[Path]) -> list[ResultSet]:
-    """Every results.json in result_dirs, each file once."""
+    """Every results.json in result_dirs, each file once; shards of one target merged."""
     if not result_dirs:
         raise ReportInputError(f"no result directories given; {DIR_HINT}")
     files = {}
     for result_dir in result_dirs:
         for path in find_results_files(Path(result_dir)):
             files.setdefault(path.resolve(), path)
-    return [read_result_set(path) for path in files.values()]
+    return merge_shards([read_result_set(path) for path in files.values()])
 
 
 def find_results_files(result_dir: Path) -> list[Path]:
-    """results.json in result_dir itself (a target dir) or one level below (a run dir)."""
+    """results.json in result_dir itself (a target dir) or anywhere below it (a run dir,
+    or a folder of CI jobs' artifacts)."""
     if not result_dir.is_dir():
         raise ReportInputError(f"{result_dir}: no such directory; {DIR_HINT}")
     direct = result_dir / FILENAME
     if direct.is_file():
         return [direct]
-    found = sorted(result_dir.glob(f"*/{FILENAME}"))
+    found = sorted(result_dir.rglob(FILENAME))
     if not found:
         raise ReportInputError(
             f"{result_dir}: no {FILENAME} in it or in its subdirectories; "
@@ -103,3 +106,51 @@ def _check_document(path: Path, doc) -> None:
             f"{path}: 'results' must be a list of objects with a string 'id'; "
             "re-run the harness for this target"
         )
+
+
+def _target_identity(doc: dict) -> tuple:
+    target = doc.get("target") or {}
+    kernel = target.get("kernel") or {}
+    return target.get("name"), kernel.get("release"), kernel.get("version")
+
+
+def merge_shards(sets: list[ResultSet]) -> list[ResultSet]:
+    """Result sets of one target (same name and kernel) whose results do not overlap
+    are one run split into jobs (--shard K/N, or separate selections): merged into the
+    first, with evidence paths rebased onto its folder.
+    Sets that share a result id are separate runs and stay apart."""
+    merged: list[ResultSet] = []
+    for result_set in sets:
+        into = next((i for i, m in enumerate(merged)
+                     if _target_identity(m.doc) == _target_identity(result_set.doc)
+                     and not {r["id"] for r in m.results} & {r["id"] for r in result_set.results}), None)
+        if into is None:
+            merged.append(result_set)
+        else:
+            merged[into] = _merged(merged[into], result_set)
+    return merged
+
+
+def _rebased(result: dict, source: Path, base: Path) -> dict:
+    def rebase(path: str) -> str:
+        return os.path.relpath(source / path, base)
+    out = dict(result)
+    out["evidence"] = [{**item, "path": rebase(item["path"])} for item in result.get("evidence") or []]
+    if result.get("log"):
+        out["log"] = rebase(result["log"])
+    return out
+
+
+def _merged(first: ResultSet, other: ResultSet) -> ResultSet:
+    doc = dict(first.doc)
+    results = list(first.results) + [_rebased(r, other.base_dir, first.base_dir) for r in other.results]
+    doc["results"] = results
+    shards = [s for s in (first.doc["run"].get("shards") or [first.doc["run"].get("shard")]) if s]
+    shards += [s for s in [other.doc["run"].get("shard")] if s]
+    doc["run"] = {**first.doc["run"], "shards": sorted(set(shards)),
+                  "merged_from": list(first.doc["run"].get("merged_from") or [str(first.path)]) + [str(other.path)],
+                  "wall_seconds": max(first.doc["run"].get("wall_seconds") or 0, other.doc["run"].get("wall_seconds") or 0)}
+    doc["run"].pop("shard", None)
+    if "summary" in doc:
+        doc["summary"] = {"total": len(results)}
+    return replace(first, doc=doc)

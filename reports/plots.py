@@ -94,12 +94,14 @@ def _sequence_svg(ports: list[int], destinations: list, low: int, high: int) -> 
     span_x = max(len(ports) - 1, 1)
     span_y = max(high - low, 1)
     bottom = MARGIN_TOP + _plot_height()
-    parts = []
+    # One path per destination, a round dot per connect ("M x y h0"): a fifth of the bytes of circles.
+    dots: dict[int, list[str]] = {}
     for index, (port, dest) in enumerate(zip(ports, destinations)):
         x = MARGIN_LEFT + _plot_width() * index / span_x
         y = bottom - _plot_height() * (port - low) / span_y
-        colour = COLOURS[order[dest] % len(COLOURS)]
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="1.6" fill="{colour}"/>')
+        dots.setdefault(order[dest], []).append(f"M{x:.1f} {y:.1f}h0")
+    parts = [f'<path d="{"".join(d)}" stroke="{COLOURS[i % len(COLOURS)]}" stroke-width="3.2" stroke-linecap="round"/>'
+             for i, d in dots.items()]
     parts += [_text(MARGIN_LEFT - 3, bottom, low, "end"), _text(MARGIN_LEFT - 3, MARGIN_TOP + 8, high, "end"),
               _text(MARGIN_LEFT, HEIGHT - 8, 1, "start"), _text(WIDTH - MARGIN_RIGHT, HEIGHT - 8, len(ports), "end"),
               _text(MARGIN_LEFT + _plot_width() / 2, HEIGHT - 8, "connect #")]

@@ -1,41 +1,60 @@
 """Render the view model through the jinja2 templates into report.html and report.md."""
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
+from markupsafe import Markup
+
+from . import ladder
 from .load import load_result_sets
 from .model import build_report
 
 TEMPLATES = Path(__file__).parent / "templates"
 OUTPUTS = {"html": "report.html", "md": "report.md"}
+LADDER_STYLE = Markup(ladder.style("svg.ladder"))  # our own constant CSS
 
 # Verdict and outcome values to the four colours; anything unknown stays grey.
 TONES = {
     "passed": "good", "skipped": "muted", "error": "bad",
     "holds": "good", "refuted": "warn", "unknown": "muted",
     "as_expected": "good", "unexpected": "bad", "new_behaviour": "warn", "none": "muted",
+    "absent_as_expected": "muted", "missing": "bad",
 }
 EMOJI = {"good": "🟢", "warn": "🟡", "bad": "🔴", "muted": "⚪"}
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
 
-def render_report(result_dirs: list[Path], out_dir: Path) -> dict[str, Path]:
-    """Write report.html and report.md into out_dir for every results.json under result_dirs.
+@dataclass(frozen=True)
+class Written:
+    html: Path
+    md: Path
+    rows: int
+    differing: int  # rows that differ between kernels
+    kernels: int
 
-    Returns {"html": path, "md": path}. Raises ReportInputError for unusable inputs.
-    """
+    @property
+    def summary(self) -> str:
+        """The line a run ends with, before the paths."""
+        if self.kernels < 2:
+            return f"{self.rows} rows on 1 kernel"
+        return f"{self.differing} of {self.rows} rows differ between {self.kernels} kernels"
+
+
+def render_report(result_dirs: list[Path], out_dir: Path) -> Written:
+    """Write report.html and report.md into out_dir for every results.json under result_dirs.
+    Raises ReportInputError for unusable inputs."""
     out_dir = Path(out_dir)
     report = build_report(load_result_sets([Path(d) for d in result_dirs]), out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     env = _environment()
-    written = {}
-    for kind, name in OUTPUTS.items():
-        path = out_dir / name
-        path.write_text(env.get_template(f"{name}.j2").render(report=report), encoding="utf-8")
-        written[kind] = path
-    return written
+    for name in OUTPUTS.values():
+        (out_dir / name).write_text(env.get_template(f"{name}.j2").render(report=report, ladder_style=LADDER_STYLE),
+                                    encoding="utf-8")
+    return Written(out_dir / OUTPUTS["html"], out_dir / OUTPUTS["md"], len(report.rows), len(report.differing_rows),
+                   len(report.columns))
 
 
 def _environment() -> jinja2.Environment:

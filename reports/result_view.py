@@ -3,6 +3,9 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from markupsafe import Markup
+
+from . import ladder
 from .kernels import Column, Link, link
 from .observations import is_timing
 from .plots import Plot, sequence_plots
@@ -27,9 +30,32 @@ class Mismatch:
 
 
 @dataclass(frozen=True)
+class LadderView:
+    """One capture's exchange, drawn; or why it cannot be."""
+    capture: str
+    namespace: str | None
+    svg: Markup | None  # an <svg> element styled by the page, safe to insert
+    error: str | None
+    segments: int
+    marked: int  # segments an impairment or raw_tcp acted on
+    text: str  # the same ladder for a terminal
+    unmarked_impairment: bool = False  # netem impaired packets but cannot say which
+
+    @property
+    def summary(self) -> str:
+        marks = f", {self.marked} marked" if self.marked else ""
+        if self.unmarked_impairment:
+            marks += " (impaired by netem, which cannot report which segments: none marked)"
+        if not self.svg:
+            return f"{self.capture}: {self.error}"
+        return f"{self.capture}: {self.segments} segments{marks}" if self.segments else f"{self.capture}: no TCP segment"
+
+
+@dataclass(frozen=True)
 class ResultView:
     id: str
     variant: str
+    kernel: str  # the column's label
     outcome: str
     reason: str | None
     duration: float | None
@@ -44,7 +70,15 @@ class ResultView:
     observations: list[Observation]
     sysctls: list[tuple[str, str]]
     links: list[Link]
+    folder: Link | None  # the result's evidence folder (pcaps, ladders, log)
     plots: tuple[Plot, ...] = ()  # pictures of a port sequence (S2), see plots.py
+    ladders: tuple[LadderView, ...] = ()  # one per capture the lab described, the most marked first
+
+    @property
+    def ladder(self) -> LadderView | None:
+        """The ladder a cell shows: the capture with most impaired or crafted segments; none for
+        captures without a TCP segment (their files are still linked)."""
+        return next((lad for lad in self.ladders if lad.segments or lad.error), None)
 
 
 def result_view(result: dict, variant: str, column: Column, base_dir: Path, out_dir: Path,
@@ -54,6 +88,7 @@ def result_view(result: dict, variant: str, column: Column, base_dir: Path, out_
     return ResultView(
         id=result["id"],
         variant=variant,
+        kernel=column.label,
         outcome=outcome(result),
         reason=result.get("reason"),
         duration=result.get("duration_seconds"),
@@ -76,8 +111,33 @@ def result_view(result: dict, variant: str, column: Column, base_dir: Path, out_
         ],
         sysctls=[(name, full_text(value)) for name, value in (result.get("sysctls") or {}).items()],
         links=_links(result, base_dir, out_dir),
+        folder=_folder(result, base_dir, out_dir),
         plots=tuple(sequence_plots(observations)),
+        ladders=tuple(ladders(result, base_dir)),
     )
+
+
+def ladders(result: dict, base_dir: Path) -> list[LadderView]:
+    """The ladder of every pcap of the result that has an exchange file beside it."""
+    views = []
+    for evidence in result.get("evidence") or []:
+        if evidence.get("kind") != "pcap" or not evidence.get("path"):
+            continue
+        path = ladder.exchange_path(base_dir / evidence["path"])
+        if not path.is_file():
+            continue
+        try:
+            exchange = ladder.load(path)
+        except ladder.ExchangeError as error:
+            views.append(LadderView(path.name, evidence.get("namespace"), None, str(error), 0, 0, ""))
+            continue
+        views.append(LadderView(exchange.capture, evidence.get("namespace"),
+                                Markup(ladder.svg(exchange, standalone=False)), None,
+                                len(exchange.segments), len(exchange.marked), ladder.text(exchange),
+                                "netem" in str(result.get("impairment_backend") or "")
+                                and not any(s.mark in ("held", "dropped", "delayed") for s in exchange.segments)))
+    # The most telling first: marked segments, then any segments at all.
+    return sorted(views, key=lambda view: (-view.marked, view.segments == 0))
 
 
 def outcome(result: dict) -> str:
@@ -90,6 +150,13 @@ def claim_verdict(result: dict) -> str:
 
 def expectation_verdict(result: dict) -> str:
     return str((result.get("expectation") or {}).get("verdict") or "none")
+
+
+def _folder(result: dict, base_dir: Path, out_dir: Path) -> Link | None:
+    if not result.get("log"):
+        return None
+    folder = link("evidence folder", str(Path(result["log"]).parent), "every file the story left", base_dir, out_dir)
+    return Link(folder.label, folder.href + "/", folder.title, (base_dir / result["log"]).parent.is_dir())
 
 
 def _links(result: dict, base_dir: Path, out_dir: Path) -> list[Link]:

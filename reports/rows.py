@@ -12,7 +12,8 @@ from numbers import Number
 from pathlib import Path
 
 from . import configurations, differences
-from .differences import Annotation, Sample
+from .detail_table import DetailLine, detail_lines
+from .differences import Annotation, KernelGroup, Sample
 from .expectations import applied_expectations
 from .kernels import GUEST_FAILED, Column
 from .load import ResultSet
@@ -45,12 +46,35 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Span:
+    """Adjacent kernels whose cells read the same, shown as one cell: five kernels fit a screen."""
+    first: int  # index of its first column
+    width: int  # how many columns it covers
+    kernels: list[str]  # their labels
+    cell: Cell | None  # the merged cell (measured values as a range over all of them); None: not run
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """One group of kernels that showed the same thing in a differing row, for the side-by-side view."""
+    kernels: list[str]  # column labels
+    group: KernelGroup
+    view: ResultView | None  # the first kernel's first variant: its ladder and evidence
+    claim_verdict: str
+    expectation_verdict: str
+
+
+@dataclass(frozen=True)
 class Detail:
     """One result id across the kernels, for the details section."""
     id: str
     anchor: str
     variant: str
     views: list[ResultView | None]  # one per column
+
+    @property
+    def lines(self) -> list[DetailLine]:
+        return detail_lines(self.views)
 
 
 @dataclass(frozen=True)
@@ -65,6 +89,8 @@ class Row:
     differences: list[str]
     annotation: Annotation | None
     details: list[Detail]
+    spans: list[Span]
+    behaviours: list[Behaviour]  # differing rows only: each distinct behaviour with its kernels
     configurations: list[str] = ()  # per kernel whose configurations disagree: what each ran with
 
     @property
@@ -117,6 +143,9 @@ def _scenario_rows(ids, by_column, result_sets, columns, out_dir, taken) -> list
         judged = [key for key in keys if key in measured]
         found = differences.differing(samples, compared, judged)
         differing = set(found)
+        annotation = differences.annotate(samples, found, judged)
+        located = [[(r, column, rs) for r in results] for results, column, rs in zip(per_column, columns, result_sets)]
+        cells = [_cell(entries, keys, measured, differing, out_dir) if entries else None for entries in located]
         rows.append(Row(
             anchor=_anchor(f"row-{_text(first, 'scenario')}", taken),
             family=_text(first, "family"),
@@ -125,12 +154,9 @@ def _scenario_rows(ids, by_column, result_sets, columns, out_dir, taken) -> list
             claim_text=next((str((r.get("claim") or {}).get("text")) for r in everything
                              if (r.get("claim") or {}).get("text")), ""),
             variants=variants_text([_first(table[rid]).get("variant") for rid in members], every),
-            cells=[
-                _cell(results, keys, measured, differing, column, rs, out_dir) if results else None
-                for results, column, rs in zip(per_column, columns, result_sets)
-            ],
+            cells=cells,
             differences=found,
-            annotation=differences.annotate(samples, found, judged),
+            annotation=annotation,
             configurations=configurations.explain(
                 [(column.label, column.release, rs, results[0] if results else None)
                  for results, column, rs in zip(per_column, columns, result_sets)],
@@ -145,8 +171,64 @@ def _scenario_rows(ids, by_column, result_sets, columns, out_dir, taken) -> list
                 ])
                 for rid in members
             ],
+            spans=_spans(cells, located, columns, keys, measured, differing, out_dir, _group_of(annotation, columns)),
+            behaviours=_behaviours(annotation, cells, columns),
         ))
     return rows
+
+
+def _group_of(annotation: Annotation | None, columns: list[Column]) -> dict[int, int]:
+    """Column index -> the annotation group it belongs to (kernels that showed the same)."""
+    by_short = {column.short: index for index, column in enumerate(columns)}
+    return {by_short[kernel]: n for n, group in enumerate(annotation.groups) for kernel in group.kernels
+            if kernel in by_short} if annotation else {}
+
+
+def _spans(cells, located, columns, keys, measured, differing, out_dir, group_of: dict[int, int]) -> list[Span]:
+    """Adjacent cells that read the same and, in a differing row, belong to the same group of kernels
+    (a measurement judged by different expectations must not merge into one range)."""
+    spans: list[Span] = []
+    for index, cell in enumerate(cells):
+        if (spans and _reads_same(cells[spans[-1].first], cell)
+                and group_of.get(spans[-1].first) == group_of.get(index)):
+            last = spans.pop()
+            indices = range(last.first, index + 1)
+            entries = [entry for i in indices for entry in located[i]]
+            merged = _cell(entries, keys, measured, differing, out_dir) if entries else None
+            spans.append(Span(last.first, last.width + 1, last.kernels + [columns[index].label], merged))
+        else:
+            spans.append(Span(index, 1, [columns[index].label], cell))
+    return spans
+
+
+def _reads_same(left: Cell | None, right: Cell | None) -> bool:
+    return _reading(left) == _reading(right)
+
+
+def _reading(cell: Cell | None) -> tuple:
+    """What a cell says, apart from measurements (shown as a range) and evidence."""
+    if cell is None:
+        return ("absent",)
+    if cell.guest_failed:
+        return ("guest failed", id(cell))  # each failed guest keeps its own column and console log
+    return (cell.outcome, cell.expectation_verdict, cell.claim_verdict, cell.reason,
+            tuple((v.key, v.text) for v in cell.values if not v.measured),
+            tuple(cell.mismatches))
+
+
+def _behaviours(annotation: Annotation | None, cells: list[Cell | None], columns: list[Column]) -> list[Behaviour]:
+    if annotation is None:
+        return []
+    by_short = {column.short: index for index, column in enumerate(columns)}
+    out = []
+    for group in annotation.groups:
+        indices = [by_short[kernel] for kernel in group.kernels if kernel in by_short]
+        first = cells[indices[0]] if indices else None
+        view = first.views[0] if first and first.views else None
+        out.append(Behaviour([_kernel_name(columns[i]) for i in indices], group, view,
+                             first.claim_verdict if first else "unknown",
+                             first.expectation_verdict if first else "none"))
+    return out
 
 
 def _signature(result: dict | None, compared: list[str]) -> tuple:
@@ -175,24 +257,27 @@ def _sample(result: dict, column: Column) -> Sample:
     )
 
 
-def _cell(results: list[dict], keys, measured, differing, column: Column, rs: ResultSet, out_dir: Path) -> Cell:
+def _cell(entries: list[tuple[dict, Column, ResultSet]], keys, measured, differing, out_dir: Path) -> Cell:
+    """A cell for results of one or several kernels (entries of (result, column, result set))."""
+    results = [result for result, _, _ in entries]
     first = results[0]
     views = [result_view(r, variant_name(r.get("variant")), column, rs.base_dir, out_dir, keys, differing)
-             for r in results]
+             for r, column, rs in entries]
+    emulated = any(column.emulated for _, column, _ in entries)
     return Cell(
         outcome=outcome(first),
         reason=first.get("reason"),
         guest_failed=_guest_failed(first),
         claim_verdict=claim_verdict(first),
         expectation_verdict=expectation_verdict(first),
-        values=[value for key in keys if (value := _value(key, results, measured, differing, column))],
+        values=[value for key in keys if (value := _value(key, results, measured, differing, emulated))],
         mismatches=[m for view in views for m in view.mismatches],
         views=views,
         notes=configurations.cell_notes(results),
     )
 
 
-def _value(key: str, results: list[dict], measured, differing, column: Column) -> Value | None:
+def _value(key: str, results: list[dict], measured, differing, emulated: bool) -> Value | None:
     found = [(r, (r.get("observations") or {})[key]) for r in results if key in (r.get("observations") or {})]
     if not found:
         return None
@@ -203,7 +288,12 @@ def _value(key: str, results: list[dict], measured, differing, column: Column) -
         numbers = all(isinstance(v, Number) and not isinstance(v, bool) for v in values)
         text = range_text(values) if numbers else "differs by variant"
         full = "; ".join(f"{variant_name(r.get('variant'))}: {full_text(v)}" for r, v in found)
-    return Value(key, text, full, key in differing, key in measured, column.emulated and is_timing(key))
+    return Value(key, text, full, key in differing, key in measured, emulated and is_timing(key))
+
+
+def _kernel_name(column: Column) -> str:
+    """'debian:bookworm (6.1.176)': the target and the version expectations are matched against."""
+    return column.label if column.upstream in (column.label, "unknown") else f"{column.label} ({column.upstream})"
 
 
 def _ran(result: dict | None) -> bool:

@@ -1,6 +1,7 @@
 """One-line text for observation values, variants, versions and timestamps."""
 
 import json
+import math
 import re
 from datetime import datetime, timezone
 
@@ -32,7 +33,7 @@ def _scalar_text(value) -> str:
     if isinstance(value, str):
         return value if value else '""'
     if isinstance(value, float):
-        return f"{value:.4g}"  # a measurement: 366.824412 ms reads as 366.8
+        return number_text(value)  # a measurement: 366.824412 ms reads as 366.8
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -112,4 +113,13 @@ def range_text(numbers: list) -> str:
 
 
 def _number_text(number) -> str:
-    return f"{number:.3g}" if isinstance(number, float) else str(number)
+    return number_text(number) if isinstance(number, float) else str(number)
+
+
+def number_text(number: float, digits: int = 4) -> str:
+    """About `digits` significant digits, never in exponent notation: 366.8, 0.02, 999.6, 1000, 123457."""
+    if number == 0 or not math.isfinite(number):
+        return str(number) if not math.isfinite(number) else "0"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(number))))
+    text = f"{number:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

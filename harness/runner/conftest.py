@@ -5,14 +5,11 @@ Collection makes one item per selected case test, its id the result id
 ("S1a/ipv4_loopback"); `--tcprepro-select` is tcprepro's -k (harness/selection.py),
 not pytest's. Before the first item runs,
 every selected case test is executed, in parallel, on the target; each item
-then reports its result's verdict as a pytest outcome:
+then reports its result's gate status as a pytest outcome (test_scenarios.py).
+`--shard K/N` in the run block keeps a deterministic share of the selected tests.
 
-    as expected          -> passed
-    unexpected / error   -> failed (with the mismatches or the reason)
-    skipped              -> skipped (with the reason)
-    new behaviour        -> xfail   (not a pass: the kernel is newer than the catalogue)
-
-At the end, results.json is written for the target.
+At the end, results.json is written for the target; ./tcprepro writes the CI
+files and takes the exit status from it, not from pytest.
 """
 from __future__ import annotations
 
@@ -23,7 +20,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, configs, results, selection, targets
+from harness import cases, catalogue, configs, progress, results, selection, shard, targets
 
 
 def pytest_addoption(parser):
@@ -50,15 +47,22 @@ class ScenarioRun:
             configs.DEFAULT_CONFIGURATION.to_json()
         self.families = catalogue.load()
         selected = selection.parse(config.getoption("--tcprepro-select"))
+        self.block = json.loads(config.getoption("--tcprepro-run") or "{}")
         self.tests = [t for t in cases.discover(self.families, self.build) if selected(t.id)]
+        if self.block.get("shard"):  # --shard K/N: this job's share of the selection
+            self.tests = shard.pick(self.block["shard"], self.tests)
         self.entries: dict[str, dict] = {}
         self.started = datetime.datetime.now(datetime.timezone.utc)
 
     def execute(self, selected: list[cases.CaseTest]) -> None:
-        raws = self.target.run_tests(selected, self.out / "evidence", self.jobs)
+        events = progress.Events()  # live progress for ./tcprepro run, when it asked for it
+        events.planned(len(selected))
+        raws = self.target.run_tests(selected, self.out / "evidence", self.jobs, events)
         version = self.target.kernel.upstream  # a QEMU target knows its kernel once it ran
         for raw in raws:
-            self.entries[raw.test.id] = results.result_entry(raw, version, self.out, self.described_configuration())
+            self.entries[raw.test.id] = results.result_entry(raw, version, self.out,
+                                                             self.block.get("gate_relaxed_by") or [],
+                                                             self.described_configuration())
 
     def described_configuration(self) -> dict:
         """The configuration, with what a guest applied kernel-wide (not per namespace)."""
@@ -94,7 +98,7 @@ def pytest_sessionfinish(session, exitstatus):
     if run is None or not run.entries:
         return
     finished = datetime.datetime.now(datetime.timezone.utc)
-    block = json.loads(session.config.getoption("--tcprepro-run") or "{}")
+    block = dict(run.block)
     block.update({
         "started": run.started.isoformat(timespec="seconds"),
         "finished": finished.isoformat(timespec="seconds"),

@@ -55,7 +55,9 @@ def test_skip_carries_the_reason(tmp_path, monkeypatch):
     raw = run("skip", tmp_path, monkeypatch)
     assert raw.outcome == "skipped"
     assert raw.reason == "skipped: sysctl x does not exist"
-    assert results.result_entry(raw, (6, 18, 44), tmp_path)["expectation"]["verdict"] == "none"
+    entry = results.result_entry(raw, (6, 18, 44), tmp_path)
+    assert entry["expectation"]["verdict"] == "missing"  # the catalogue does not say this kernel lacks it
+    assert entry["gate"]["status"] == "changed"
 
 
 def test_machinery_failure_is_an_error_with_the_gtest_message(tmp_path, monkeypatch):
@@ -97,7 +99,9 @@ def test_summary_counts(tmp_path, monkeypatch):
                for mode in ("pass", "skip", "crash")]
     summary = results.summarise(entries)
     assert (summary["total"], summary["passed"], summary["skipped"], summary["error"]) == (3, 1, 1, 1)
-    assert (summary["as_expected"], summary["no_expectation"]) == (1, 2)
+    assert (summary["as_expected"], summary["missing"], summary["no_expectation"]) == (1, 1, 1)
+    assert summary["gate"] == {"pass": 1, "changed": 1, "error": 1, "incomplete": 0}
+    assert summary["exit_status"] == 1  # a change outranks a machinery error
 
 
 def _batch_tests():

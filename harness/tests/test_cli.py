@@ -23,6 +23,12 @@ def tcprepro(*args):
     (["exec", "--kernel", "host", "--", "true"], "run the command directly"),
     (["exec", "--kernel", "debian:bookworm"], "give the command after --"),
     (["report", "/nonexistent/dir", "--out", "/tmp/x"], "/nonexistent/dir"),
+    (["run", "--kernel", "9x=debian:bookworm"], "a label is a letter"),
+    (["run", "--kernel", "debian:bookworm/arm64"], "unknown flavour 'arm64'"),
+    (["run", "--kernel", "a=debian:bookworm", "--kernel", "a=debian:trixie"], "--kernel a=debian:trixie is given twice"),
+    (["kernel", "build", "--from", "/nonexistent"], "--from /nonexistent: not a kernel source tree"),
+    (["kernel", "build", "--from", "debian:nope"], "unknown Debian suite 'nope'"),
+    (["kernel", "build", "--from", "/tmp", "--config", "/nonexistent.config"], "--config /nonexistent.config: no such file"),
     (["run", "-k", "S1a and"], "-k 'S1a and': the expression ends too early"),
     (["run", "-k", "S1a S2"], "-k 'S1a S2': unexpected 'S2'"),
     (["run", "-k", "(S1a or S2"], "the expression ends too early"),
@@ -105,3 +111,16 @@ def test_selected_run_writes_results_and_report(tmp_path):
     assert (tmp_path / "host" / entry["evidence"][0]["path"]).stat().st_size > 0
     assert (tmp_path / "report.html").exists() and (tmp_path / "host" / "junit.xml").exists()
     assert "report: " in result.stdout
+
+
+@needs_root_and_build
+def test_a_corrupt_cache_file_is_one_line_and_exit_2(tmp_path):
+    cache = tmp_path / "cache"
+    (cache / "apt" / "bookworm+updates+security").mkdir(parents=True)
+    (cache / "apt" / "bookworm+updates+security" / "pins.json").write_text('{"debian:bookworm": ["linux-ima')
+    result = subprocess.run([str(REPO / "tcprepro"), "run", "--kernel", "debian:bookworm", "--out", str(tmp_path / "out")],
+                            capture_output=True, text=True, timeout=300, env={**os.environ, "TCPREPRO_CACHE": str(cache)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("tcprepro: error: cache file ") and "pins.json is corrupt" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -48,12 +48,15 @@ def test_missing_observation_is_a_mismatch():
     assert result["mismatches"] == [{"observation": "connected", "expected": True, "observed": None}]
 
 
-def test_kernel_newer_than_the_catalogue_is_new_behaviour_even_when_it_matches():
+def test_kernel_newer_than_the_catalogue_is_judged_by_the_newest_expectations():
     s = scenario([(">=3.6", {"connected": True})], known_through=(7, 2))
     assert judge.judge_expectation(s, {"connected": True}, (7, 2, 13))["verdict"] == "as_expected"
-    result = judge.judge_expectation(s, {"connected": True}, (7, 3, 0))
-    assert result["verdict"] == "new_behaviour"
-    assert "newer than every range" in result["note"]
+    matched = judge.judge_expectation(s, {"connected": True}, (7, 3, 0))
+    assert matched["verdict"] == "as_expected"
+    assert "newer than every range" in matched["note"]
+    differs = judge.judge_expectation(s, {"connected": False}, (7, 3, 0))
+    assert differs["verdict"] == "new_behaviour"
+    assert differs["mismatches"] == [{"observation": "connected", "expected": True, "observed": False}]
 
 
 def test_kernel_outside_every_range_has_no_expectation():

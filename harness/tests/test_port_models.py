@@ -66,7 +66,15 @@ def test_parity_split_hint_is_still_global():
 def test_perturb_table_keeps_destinations_apart():
     schedule = ["A"] * 20 + ["A", "B", "C", "D"] * 25
     ports = run("perturb_table", schedule)
-    assert set(deltas(ports, schedule)) == {2}  # +2 whatever happens in between
+    assert set(deltas(ports, schedule)) == {2, 4}  # +2 (+4 one time in 16) whatever happens in between
+
+
+def test_perturb_table_skips_a_candidate_one_time_in_16():
+    # c579bd1b4021 (v5.12): if (!i && !(prandom_u32() % 16)) i = 2; so 15 steps in 16 are exactly +2.
+    schedule = ["A"] * 16001
+    d = deltas(run("perturb_table", schedule), schedule)
+    assert set(d) == {2, 4}
+    assert d.count(2) / len(d) == pytest.approx(15 / 16, abs=0.01)
 
 
 def test_random_increment_steps_are_even_2_to_16_and_per_destination():
@@ -128,8 +136,10 @@ def test_fit_tells_the_2022_change_from_its_predecessor():
     fixed = fit(run("perturb_table", schedule, seed=5), schedule, *DEFAULT)
     hardened = fit(run("random_increment", schedule, seed=5), schedule, *DEFAULT)
     assert hardened["best"] == "random_increment" and hardened["tied"] == ["random_increment"]
-    # One destination alone: +2 every time is both 4.6's global hint and 5.12's table.
-    assert sorted(fixed["tied"]) == ["parity_split", "perturb_table"]
+    # One destination alone: 4.6's global hint steps by +2 every time; 5.12's table by +4 one time in 16.
+    assert fixed["best"] == "perturb_table" and fixed["tied"] == ["perturb_table"]
+    always_two = fit([40000 + 2 * n for n in range(200)], schedule, *DEFAULT)
+    assert always_two["best"] == "parity_split"
 
 
 def test_derive_observations_leaves_other_results_alone():

@@ -52,3 +52,34 @@ def test_host_folders_under_the_guests_tmpfs_are_kept():
     from harness import qemu
     paths = [pathlib.Path(p) for p in ("/tmp/clone", "/tmp/clone", "/work/main", "/var/tmp/b", "/run/x", "/tmpfoo")]
     assert qemu._hidden_by_guest_tmpfs(paths) == [pathlib.Path(p) for p in ("/tmp/clone", "/var/tmp/b", "/run/x")]
+
+
+def _fake_qemu(tmp_path, monkeypatch, script: str):
+    """QEMU replaced by a script that prints the guest's console markers."""
+    from harness import guest_image, qemu
+    fake = tmp_path / "fake-qemu"
+    fake.write_text("#!/bin/sh\n" + script)
+    fake.chmod(0o755)
+    monkeypatch.setattr(qemu, "require_qemu", lambda: str(fake))
+    monkeypatch.setattr(guest_image, "initramfs", lambda image: tmp_path / "initrd")
+    image = kernel_store.KernelImage("built", "6.1.192", tmp_path / "bzImage", tmp_path, ())
+    return qemu, image
+
+
+def test_a_guest_that_halts_after_done_is_ended_at_once(tmp_path, monkeypatch):
+    # A kernel without ACPI cannot power off: it halts after "done" and QEMU runs on.
+    qemu, image = _fake_qemu(tmp_path, monkeypatch,
+                             "echo 'tcprepro-guest: up 6.1.192'\necho 'tcprepro-guest: done 0'\n"
+                             "echo 'reboot: System halted'\nexec sleep 600\n")
+    run = qemu.boot(image, "tcg", boot_timeout=30, timeout=300, console=tmp_path / "console.log")
+    assert run.status == 0
+    assert run.total_seconds < qemu.POWEROFF_GRACE + 5  # not the 300 s guest timeout
+    assert "ended by the harness" in (tmp_path / "console.log").read_text()
+
+
+def test_a_guest_that_powers_off_is_not_killed(tmp_path, monkeypatch):
+    qemu, image = _fake_qemu(tmp_path, monkeypatch,
+                             "echo 'tcprepro-guest: up 6.1.192'\necho 'tcprepro-guest: done 3'\n")
+    run = qemu.boot(image, "tcg", boot_timeout=30, timeout=300, console=tmp_path / "console.log")
+    assert run.status == 3
+    assert "ended by the harness" not in (tmp_path / "console.log").read_text()

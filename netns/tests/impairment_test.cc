@@ -144,6 +144,15 @@ TEST_P(Conformance, HeldRstArrivesAfterReleaseAndNotBefore) {
   // release and so get a second one, held as well.
   const uint64_t held = hold->impaired();
   EXPECT_GE(held, 1u);
+  // A backend that sees packets records each one it held, with its headers.
+  if (hold->records_packets()) {
+    const auto acted = hold->acted_on();
+    ASSERT_EQ(acted.size(), held);
+    EXPECT_EQ(acted[0].action, "held");
+    EXPECT_TRUE(acted[0].segment.rst());
+    EXPECT_EQ(acted[0].segment.sport, kPort);
+    EXPECT_EQ(acted[0].segment.src, "10.7.0.2");
+  }
 
   // Both ends' captures: every held RST leaves the server, and reaches the
   // client, only after the release.

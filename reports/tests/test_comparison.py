@@ -256,7 +256,7 @@ def test_tcg_columns_and_their_timings_are_flagged(tmp_path):
     details = report.rows[0].details[0]
     flagged = [[o.key for o in view.observations if o.emulated] for view in details.views]
     assert flagged == [["elapsed_ms"], []]
-    html = render_report([run], tmp_path / "out")["html"].read_text()
+    html = render_report([run], tmp_path / "out").html.read_text()
     assert html.count("TCG: timings emulated</span>") >= 2  # kernels table and results header
 
 
@@ -274,7 +274,7 @@ def test_a_failed_guest_shows_its_error_and_console_log_and_is_left_out_of_the_c
     assert sid.console_log.href == "../run/debian-sid/console.log"
     (row,) = report.rows
     assert row.differences == [] and row.cells[1].guest_failed
-    html = render_report([run], tmp_path / "report")["html"].read_text()
+    html = render_report([run], tmp_path / "report").html.read_text()
     assert "guest did not finish: boot timed out after 120 s" in html
     assert 'href="../run/debian-sid/console.log"' in html
 
@@ -282,12 +282,14 @@ def test_a_failed_guest_shows_its_error_and_console_log_and_is_left_out_of_the_c
 # Markdown
 
 
-def test_markdown_lists_each_difference_with_its_citation_under_the_table(tmp_path):
-    md = render_report([five_kernels(tmp_path)], tmp_path / "report")["md"].read_text()
+def test_markdown_lists_the_differences_first_with_their_full_citation(tmp_path):
+    md = render_report([five_kernels(tmp_path)], tmp_path / "report").md.read_text()
     table_row = next(line for line in md.splitlines() if line.startswith("| ◆ Δ1 **S1a**"))
     assert "**`TcpExtTCPChallengeACK_delta=1`**" in table_row and "`local=" not in table_row
-    listing = md.split("Differences:")[1]
-    assert "- ◆ Δ1 **S1a** (all 4 (ipv4/ipv6 × loopback/veth))" in listing
-    assert "  - **5.10.223**: " in listing and "0c24604b68fc tcp: implement RFC 5961 4.2 (v3.6)" in listing
-    assert "  - **6.1.176, 6.12.107, 6.18.44, 7.2.13**: " in listing and COMMIT in listing
+    listing = md.split("## Differences between kernels")[1].split("## All results")[0]
+    assert md.index("## Differences between kernels") < md.index("## All results")
+    assert "### Δ1 S1a" in listing and "Variants: all 4 (ipv4/ipv6 × loopback/veth)" in listing
+    assert "- **debian:bullseye (5.10.223)**: " in listing and "0c24604b68fc tcp: implement RFC 5961 4.2 (v3.6)" in listing
+    assert "- **debian:bookworm (6.1.176), debian:trixie (6.12.107), host (6.18.44), debian:sid (7.2.13)**: " in listing
+    assert COMMIT in listing
     assert "⏱ timings emulated" in md

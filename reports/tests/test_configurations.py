@@ -77,7 +77,7 @@ def test_both_formats_render_configurations_and_the_surface(tmp_path):
         {"net.ipv4.tcp_x": {"default": "1", "in_namespace": True}}, {"net.ipv4.tcp_x": {"verdict": "new"}})],
         dir_name="host@proposed", configuration={"name": "proposed", "sysctls": {"net.ipv4.tcp_timestamps": "0"}})
     paths = render_report([run], tmp_path / "out")
-    md, html = paths["md"].read_text(), paths["html"].read_text()
+    md, html = paths.md.read_text(), paths.html.read_text()
     assert "host @ proposed" in md and "between configurations on 6.18.44-test" in md
     assert "Kernel surface" in md and "new: not in the catalogue" in md
     assert "between configurations on 6.18.44-test" in html and "new: not in the catalogue" in html

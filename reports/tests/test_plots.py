@@ -25,8 +25,8 @@ def test_steps_are_forward_within_the_range_and_per_destination():
 
 def test_sequence_plot_has_one_point_per_connect_and_histogram_one_count_per_step():
     sequence, histogram = sequence_plots(s2_observations())
-    points = ET.fromstring(str(sequence.svg)).findall(f"{SVG}circle")
-    assert len(points) == 6
+    paths = ET.fromstring(str(sequence.svg)).findall(f"{SVG}path")
+    assert sum(path.get("d").count("M") for path in paths) == 6  # a dot per connect
     bars = ET.fromstring(str(histogram.svg)).findall(f"{SVG}rect")[1:]  # the first is the frame
     counts = [int(bar.find(f"{SVG}title").text.rsplit(": ", 1)[1]) for bar in bars]
     assert sum(counts) == 5
@@ -41,14 +41,14 @@ def test_wide_steps_are_binned():
 
 def test_destinations_get_their_own_colour():
     sequence = sequence_plots(s2_observations(destination_of=[0, 1, 0, 1, 0, 1]))[0]
-    colours = {c.get("fill") for c in ET.fromstring(str(sequence.svg)).findall(f"{SVG}circle")}
+    colours = {p.get("stroke") for p in ET.fromstring(str(sequence.svg)).findall(f"{SVG}path")}
     assert len(colours) == 2
 
 
 def test_report_embeds_the_plots_of_an_s2_result(tmp_path):
     results = [result("S2b-one/ipv4", "S2b-one", observations=s2_observations())]
     target = write_target(tmp_path / "run", "host", "6.18.0", results)
-    html = render_report([target], tmp_path / "out")["html"].read_text()
+    html = render_report([target], tmp_path / "out").html.read_text()
     # The sequence and its step histogram, in the comparison cell and again in the result's details.
     assert html.count("<svg") == 4
     assert "fitted model: random_increment" in html

@@ -19,8 +19,8 @@ CHANGED_S1A = dict(
 def render(tmp_path: Path, *dirs: Path) -> tuple[str, str, Path]:
     out = tmp_path / "report"
     written = render_report(list(dirs), out)
-    assert written == {"html": out / "report.html", "md": out / "report.md"}
-    return written["html"].read_text(), written["md"].read_text(), out
+    assert (written.html, written.md) == (out / "report.html", out / "report.md")
+    return written.html.read_text(), written.md.read_text(), out
 
 
 @pytest.fixture
@@ -46,10 +46,10 @@ def test_every_result_appears_in_both_reports(one_kernel):
 def test_verdicts_carry_their_colour_class(one_kernel):
     html, md, _ = one_kernel
     for badge in ('class="badge good">passed', 'class="badge muted">skipped', 'class="badge bad">error',
-                  'class="badge good claim">holds', 'class="badge warn claim">refuted',
+                  'class="badge claim-holds"', 'class="badge claim-refuted"',
                   'class="badge good">as expected', 'class="badge bad">unexpected', 'class="badge muted">none'):
         assert badge in html
-    assert "| 🟢🔴 refuted<br>" in md and "| 🟢🟢 holds<br>" in md  # outcome and expectation dots
+    assert "| 🟢🔴 ⭕ claim refuted<br>" in md and "| 🟢🟢 🟣 claim holds<br>" in md  # outcome and expectation dots
 
 
 def test_header_names_run_revision_and_kernel(one_kernel):
@@ -61,10 +61,10 @@ def test_header_names_run_revision_and_kernel(one_kernel):
 def test_evidence_links_are_relative_and_resolve(two_kernels):
     html, md, out = two_kernels
     hrefs = re.findall(r'href="([^"#][^"]*)"', html) + re.findall(r"\]\(([^)]+)\)", md)
-    assert len(set(hrefs)) == 2 * 4 * 2  # kernels × results × (pcap, log)
+    assert len(set(hrefs)) == 2 * 4 * 3  # kernels × results × (pcap, log, evidence folder)
     for href in hrefs:
         assert not href.startswith("/") and "://" not in href
-        assert (out / unquote(href)).is_file(), href
+        assert (out / unquote(href)).exists(), href
 
 
 def test_links_to_awkward_paths_are_percent_encoded(tmp_path):
@@ -128,7 +128,7 @@ def test_observation_strings_are_escaped(one_kernel):
 def test_details_list_mismatches_sysctls_and_claim(one_kernel):
     html, md, _ = one_kernel
     details = html.split("<h2>Details</h2>")[1]
-    assert '<td class="mono">challenge_ack_delta</td><td class="mono">0</td><td class="mono">1</td>' in details
+    assert '<th class="line">mismatches</th>\n        <td>challenge_ack_delta: expected 0, observed 1</td>' in details
     assert "net.ipv4.ip_local_port_range" in details and "claim of S2b" in details
     assert "| `S2_Rst.S2b_Challenge/ipv6` | host | `challenge_ack_delta` | `0` | `1` |" in md
 
@@ -139,7 +139,7 @@ def test_target_dir_and_run_dir_are_both_accepted(tmp_path):
     write_target(run, "new", "6.12.3", standard_results())
     html, _, _ = render(tmp_path, old, run)  # old is found twice and reported once
     assert html.count('<tr class="group">') == 3
-    assert html.count("<h4>old") == 4 and html.count("<h4>new") == 4
+    assert html.count("<th>old <span") == 4 and html.count("<th>new <span") == 4  # a detail table per result
 
 
 def test_long_arrays_and_strings_are_shortened():
@@ -153,3 +153,15 @@ def test_markdown_table_rows_stay_on_one_line(two_kernels):
     _, md, _ = two_kernels
     rows = [line for line in md.splitlines() if line.startswith("| ") and "S1a" in line]
     assert len(rows) == 1 and rows[0].count(" | ") >= 3
+
+
+def test_the_summary_line_counts_the_rows_that_differ(tmp_path):
+    run = tmp_path / "run"
+    write_target(run, "new", "6.12.3", standard_results(**CHANGED_S1A))
+    write_target(run, "old", "6.6.0", standard_results())
+    assert render_report([run], tmp_path / "out").summary == "1 of 4 rows differ between 2 kernels"
+
+
+def test_numbers_print_as_numbers():
+    from reports.values import range_text
+    assert range_text([999.4, 1000.2]) == "999.4–1000" and short_text(123456.7) == "123457"

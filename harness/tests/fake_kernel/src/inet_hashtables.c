@@ -1,0 +1,1 @@
+int port_offset(void) { return 1; }

@@ -1,0 +1,1 @@
+int secret(void) { return 2; }
