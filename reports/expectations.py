@@ -30,12 +30,12 @@ class Applied:
 
     @property
     def condition(self) -> str:
-        """"with net.ipv4.tcp_timestamps=0: " for an expectation that depends on sysctl values."""
-        return "with " + ", ".join(f"{k}={v}" for k, v in self.when) + ": " if self.when else ""
+        """"with net.ipv4.tcp_timestamps=0:" for an expectation that depends on sysctl values."""
+        return "with " + ", ".join(f"{k}={v}" for k, v in self.when) + ":" if self.when else ""
 
     @property
     def headline(self) -> str:
-        return self.condition + headline(self.source)
+        return (self.condition + " " if self.condition else "") + headline(self.source)
 
     def constrains_any(self, keys) -> bool:
         """Whether it constrains one of keys; an unrecorded list might, so it counts."""
