@@ -13,6 +13,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
@@ -53,15 +54,26 @@ inline auto VariantsOver(Link link) {
 }
 inline std::string VariantParamName(const ::testing::TestParamInfo<Variant>& info) { return VariantName(info.param); }
 
+// The kernel's behaviour ends a story early, e.g. a configuration under which a
+// 4-tuple is never reused, so a reuse hazard cannot arise. What was observed so far
+// is the result (the test passes; the harness judges it), with `story_ended` saying why.
+class StoryEnds : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace tcprepro
 
 // Runs a story; a tcprepro::Unsupported thrown inside skips the test with its
-// reason (recorded by the lab) instead of failing it. Any other exception fails it.
+// reason (recorded by the lab) instead of failing it; a tcprepro::StoryEnds ends it
+// with what it observed. Any other exception fails it.
 #define TCPREPRO_STORY(lab, ...)                                                  \
   do {                                                                            \
     try {                                                                         \
       __VA_ARGS__;                                                                \
     } catch (const ::tcprepro::Unsupported& unsupported) {                        \
       GTEST_SKIP() << (lab).Skip(std::string("skipped: ") + unsupported.what());  \
+    } catch (const ::tcprepro::StoryEnds& ended) {                                \
+      (lab).Observe("story_ended", ended.what());                                 \
     }                                                                             \
   } while (0)

@@ -52,14 +52,15 @@ Reconnect ReconnectUntilReuse(TwoHostLab& lab, Clock::time_point since, std::chr
   }
 }
 
-std::pair<UniqueFd, UniqueFd> ReuseOrSkip(TwoHostLab& lab, const UniqueFd& listener) {
+std::pair<UniqueFd, UniqueFd> ReuseOrEnd(TwoHostLab& lab, const UniqueFd& listener) {
   Reconnect again = ReconnectUntilReuse(lab, Clock::now(), kReuseDeadline);
   lab.Observe("reconnect_errno", ErrnoName(again.err));
   lab.Observe("reuse_wait_ms", again.wait_ms);
+  lab.Observe("reused", again.err == 0);
   if (again.err != 0) {
-    throw Unsupported("tcp_tw_reuse=1 did not let the client reuse its TIME_WAIT 4-tuple within " +
-                      std::to_string(std::chrono::milliseconds(kReuseDeadline).count()) + " ms (" +
-                      ErrnoName(again.err) + ")");
+    throw StoryEnds("tcp_tw_reuse=1 did not let the client reuse its TIME_WAIT 4-tuple within " +
+                    std::to_string(std::chrono::milliseconds(kReuseDeadline).count()) + " ms (" +
+                    ErrnoName(again.err) + ")");
   }
   UniqueFd server = Accept(listener.get(), kIoTimeoutMillis);
   if (LocalEndpoint(again.fd.get()).port != kClientPort) throw LabError("the reconnect did not get the client port");

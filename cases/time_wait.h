@@ -74,8 +74,9 @@ Reconnect ReconnectUntilReuse(TwoHostLab& lab, Clock::time_point since, std::chr
                               const UniqueFd* server_socket = nullptr);
 
 // The reused connection itself, accepted: reconnects on the TIME_WAIT 4-tuple
-// (observing reconnect_errno, reuse_wait_ms), or skips when the kernel does not reuse.
-std::pair<UniqueFd, UniqueFd> ReuseOrSkip(TwoHostLab& lab, const UniqueFd& listener);
+// (observing reconnect_errno, reuse_wait_ms, reused), or ends the story (StoryEnds: the
+// hazard cannot arise) when the kernel does not reuse, e.g. with tcp_timestamps=0.
+std::pair<UniqueFd, UniqueFd> ReuseOrEnd(TwoHostLab& lab, const UniqueFd& listener);
 
 // "c:S", "s:S.", "c:R": who sent what, by the lab's lanes (the client is kClientPort).
 std::string Labelled(const TcpSegment& s);

@@ -113,9 +113,10 @@ TEST_P(TimeWaitOverVeth, S3d_reuse) {
     lab.Observe("reuse_wait_ms", again.wait_ms);
     lab.Observe("server_state_at_reconnect", again.server_state);
     lab.Observe("reconnect_connect_ms", again.connect_ms);
+    lab.Observe("reused", again.err != EADDRNOTAVAIL);
     if (again.err == EADDRNOTAVAIL) {
-      throw Unsupported("tcp_tw_reuse=1 did not let the client reuse its TIME_WAIT 4-tuple within " +
-                        std::to_string(std::chrono::milliseconds(kReuseDeadline).count()) + " ms");
+      throw StoryEnds("tcp_tw_reuse=1 did not let the client reuse its TIME_WAIT 4-tuple within " +
+                      std::to_string(std::chrono::milliseconds(kReuseDeadline).count()) + " ms");
     }
     WaitFor([&] { return TcpState(setup.server.get()) == "CLOSE"; }, 2s);
     lab.Observe("server_end_state", TcpState(setup.server.get()));

@@ -48,7 +48,7 @@ TEST_P(TimeWaitOverVeth, S3c_held_rst) {
     // 3. They are done; the client closes first and holds TIME_WAIT.
     ClientActiveClose(lab, first, server);
     // 4. The client reuses the 4-tuple.
-    auto [second, server2] = ReuseOrSkip(lab, listener);
+    auto [second, server2] = ReuseOrEnd(lab, listener);
     // 5. The network delivers the held RST to the new connection.
     const CounterSnapshot before = lab.Counters(lab.client());
     const double released_at = EpochSeconds();
@@ -118,7 +118,7 @@ TEST_P(TimeWaitOverVeth, S3c_crafted_rst) {
     UniqueFd server = Accept(listener.get(), kIoTimeoutMillis);
     ASSERT_TRUE(Echo(first.get(), server.get()));
     ClientActiveClose(lab, first, server);
-    auto [client, server2] = ReuseOrSkip(lab, listener);
+    auto [client, server2] = ReuseOrEnd(lab, listener);
     ASSERT_TRUE(Echo(client.get(), server2.get()));
 
     // What the client expects next, and a timestamp ten minutes older than the server's clock.

@@ -30,6 +30,11 @@ echo "== a Debian kernel in QEMU: ./tcprepro run --kernel debian:bookworm (one s
 ./tcprepro run --kernel debian:bookworm -k "S1a and ipv4_loopback" --out "$e2e/guest"
 grep -q '"accelerator"' "$e2e/guest/debian-bookworm/results.json"
 
+echo "== a proposed configuration in the same guest kernel: per namespace and kernel-wide"
+./tcprepro run --kernel debian:bookworm -k "S1a and ipv4_loopback" --out "$e2e/guest-config" \
+  --sysctl net.ipv4.tcp_tw_reuse=1 --sysctl net.core.rmem_max=4194304
+grep -A1 '"kernel_wide"' "$e2e/guest-config/debian-bookworm@proposed/results.json" | grep -q '"net.core.rmem_max"'
+
 echo "== impairment conformance, netem and nfqueue, in the same guest kernel"
 # Under TCG the guest's timers are emulated and the machine may be shared:
 # the delay tolerance is widened from 5 ms to 25 ms there (the host run keeps 5 ms).

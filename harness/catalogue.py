@@ -40,6 +40,10 @@ class Expectation:
     kernels: str
     observations: dict
     source: str
+    # Sysctl values the expectation depends on: it applies only when the story ran with
+    # each of them (configured by the run, or set by the story); when one such expectation
+    # applies, those without `when` do not (harness/judge.py).
+    when: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +169,7 @@ def _load_family(path: pathlib.Path) -> Family:
                 kernel.validate_range(exp["kernels"])
             except (kernel.RangeError, ValueError) as error:
                 raise CatalogueError(f"{here}: {error}") from error
-            expectations.append(Expectation(exp["kernels"], exp["observations"], exp["source"]))
+            expectations.append(Expectation(exp["kernels"], exp["observations"], exp["source"], exp.get("when", {})))
         scenarios[sid] = Scenario(
             id=sid, family=family_id, title=entry["title"], claim=entry["claim"],
             claim_holds_when=entry["claim_holds_when"], key_observations=entry.get("key_observations", []),

@@ -8,6 +8,7 @@ The exit status of run and compare comes from the judged results (harness/gate.p
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import importlib
 import json
@@ -95,10 +96,15 @@ def _read_kernels_file(path: pathlib.Path) -> list[str]:
     return specs
 
 
-def _check_run_options(args) -> list:
-    """Every option checked, before anything is fetched or created; returns the kernel specs.
-    Then what the machine must offer (exit 5)."""
-    from harness import preflight, shard
+def _check_run_options(args) -> tuple[list, list]:
+    """Every option checked, before anything is fetched or created; returns the kernel specs
+    and the configurations (the kernel's defaults first). Then what the machine must offer
+    (exit 5), and the proposed sysctls against the running kernel (exit 2)."""
+    from harness import configs, preflight, shard
+    try:
+        proposed = configs.from_arguments(args.sysctl, args.sysctl_file, args.config)
+    except configs.ConfigError as error:
+        raise UsageError(str(error)) from None
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
     if args.repeat < 1:
@@ -120,7 +126,13 @@ def _check_run_options(args) -> list:
     if args.out is not None:
         _check_out(args.out.resolve(), guests=any(s.kind != "host" for s in specs))
     preflight.check(guests=any(s.kind != "host" for s in specs))
-    return specs
+    try:
+        checked, notes = configs.check(proposed, host_target=any(s.kind == "host" for s in specs))
+    except configs.ConfigError as error:
+        raise UsageError(str(error)) from None
+    for note in notes:
+        print(note)
+    return specs, [configs.DEFAULT_CONFIGURATION, *checked]
 
 
 def _check_result_dirs(option: str, dirs: list[pathlib.Path]) -> None:
@@ -185,7 +197,22 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
     return configs
 
 
-def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, progress_fd: int) -> int:
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One target of a run: a kernel under a configuration."""
+    spec: object  # kernel_store.KernelSpec
+    configuration: object  # configs.Configuration
+
+    @property
+    def folder(self) -> str:
+        return self.configuration.folder(self.spec.slug)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name if self.configuration.is_defaults else f"{self.spec.name} @ {self.configuration.name}"
+
+
+def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, progress_fd: int, configuration) -> int:
     """One target's pytest session, in its own process; its output goes to pytest.log,
     its live progress (harness/progress.py) to progress_fd."""
     command = [
@@ -195,6 +222,7 @@ def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, pr
         "--tcprepro-out", str(target_dir), "--tcprepro-build", str(args.build_dir),
         "--tcprepro-target", config,
         "--tcprepro-run", json.dumps(run_block),
+        "--tcprepro-configuration", json.dumps(configuration.to_json()),
     ]
     if args.k is not None:
         command += ["--tcprepro-select", args.k]
@@ -202,9 +230,9 @@ def _run_target(config: str, target_dir: pathlib.Path, args, run_block: dict, pr
         command += ["--tcprepro-jobs", str(args.jobs)]
     if args.repeat > 1:
         command += ["--tcprepro-repeat", str(args.repeat)]
+    from harness import configs, processes
     env = {**os.environ, "PYTHONPATH": str(REPO), "TCPREPRO_IMPAIRMENT_BACKEND": args.impairment_backend,
-           progress.FD_VARIABLE: str(progress_fd)}
-    from harness import processes
+           progress.FD_VARIABLE: str(progress_fd), configs.ENV: json.dumps(configuration.sysctls)}
     with (target_dir / "pytest.log").open("w") as log:
         # This process group: a terminal's Ctrl-C reaches the session too, which
         # stops its case programs or guest and writes what finished.
@@ -242,68 +270,70 @@ def cmd_run(args) -> int:
     import concurrent.futures
     from harness import shard
     importlib.import_module("reports")  # now, not after a Ctrl-C: the interrupted path has 2 s
-    specs = _check_run_options(args)
+    specs, configurations = _check_run_options(args)
     _parse_selection(args.k)
     _ensure_built(args.build_dir)
     tests = _selected_tests(args.k, args.build_dir)
     if args.shard and not shard.pick(args.shard, tests):
         raise UsageError(f"--shard {args.shard} selects no test: N is more than the {len(tests)} selected; "
                          "choose a smaller N")
-    configs = _prepare_guests(specs, args.accel, args.build_dir.resolve(), args.guest_timeout)
+    target_configs = _prepare_guests(specs, args.accel, args.build_dir.resolve(), args.guest_timeout)
     run_id, out = _new_run_folder(args.out)
     relaxed_by = [gate.ACCEPT_NEW_KERNEL] if args.accept_new_kernel else []
     run_block = {"id": run_id, "command": ["./tcprepro", *sys.argv[1:]], "selection": args.k,
                  "impairment_backend": args.impairment_backend, "tcprepro_revision": _revision(),
                  "shard": args.shard, "gate_relaxed_by": relaxed_by, "kcidb_origin": args.kcidb_origin}
 
-    board = progress.Board([spec.name for spec in specs])
+    # A target is a kernel under a configuration (harness/configs.py): "host", "host @ proposed".
+    units = [Unit(spec, configuration) for spec in specs for configuration in configurations]
+    board = progress.Board([unit.name for unit in units])
 
-    def run_one(spec):
-        target_dir = out / spec.slug
+    def run_one(unit):
+        target_dir = out / unit.folder
         target_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        board.note(f"{spec.name}: running")
-        progress_fd, reader = progress.watch(spec.name, board)
-        code = _run_target(configs[spec.slug], target_dir, args, run_block, progress_fd)
+        board.note(f"{unit.name}: running")
+        progress_fd, reader = progress.watch(unit.name, board)
+        code = _run_target(target_configs[unit.spec.slug], target_dir, args, run_block, progress_fd, unit.configuration)
         reader.join()
-        board.note(f"{spec.name}: done in {time.monotonic() - started:.0f} s")
-        return spec, target_dir, code
+        board.note(f"{unit.name}: done in {time.monotonic() - started:.0f} s")
+        return unit, target_dir, code
 
     # Targets run side by side: guests are single-threaded under TCG, and the
     # host target is short. Each target's output is printed when it ends.
     codes = {}
     interrupted = False
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(specs), (os.cpu_count() or 1) + 1))) as pool:
-            finished = list(pool.map(run_one, specs))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(units), (os.cpu_count() or 1) + 1))) as pool:
+            finished = list(pool.map(run_one, units))
         board.close()
-        for spec, target_dir, code in finished:
-            print(f"\n== {spec.name}")
+        for unit, target_dir, code in finished:
+            print(f"\n== {unit.name}")
             print((target_dir / "pytest.log").read_text().rstrip())
-            codes[spec.slug] = code
+            codes[unit.folder] = code
     except KeyboardInterrupt:
         board.close()
         interrupted = True
         print("\ntcprepro: interrupted; reporting what finished", file=sys.stderr)
-    return _finish_run(out, specs, codes, args, interrupted)
+    return _finish_run(out, units, codes, args, interrupted)
 
 
-def _finish_run(out: pathlib.Path, specs: list, codes: dict, args, interrupted: bool) -> int:
+def _finish_run(out: pathlib.Path, units: list, codes: dict, args, interrupted: bool) -> int:
     """CI outputs, the report, the optional baseline comparison; the exit status from the results."""
     import pytest
     from harness import compare
     from harness.outputs import junit, kcidb, ktap
     statuses, documents = [], []
-    for spec in specs:
-        target_dir = out / spec.slug
+    for unit in units:
+        target_dir = out / unit.folder
         path = target_dir / "results.json"
         document = json.loads(path.read_text()) if path.is_file() else None
         if document is None:
-            if codes.get(spec.slug) == pytest.ExitCode.NO_TESTS_COLLECTED:
+            if codes.get(unit.folder) == pytest.ExitCode.NO_TESTS_COLLECTED:
                 continue  # -k selected nothing of this target's program set
-            print(f"tcprepro: {spec.name}: no results.json (pytest ended with {codes.get(spec.slug)}; "
+            print(f"tcprepro: {unit.name}: no results.json (pytest ended with {codes.get(unit.folder)}; "
                   f"see {target_dir / 'pytest.log'})", file=sys.stderr)
-            if codes.get(spec.slug) in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+            if codes.get(unit.folder) in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
                 statuses.append(gate.ERROR)
         else:
             documents.append(document)
@@ -498,6 +528,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("-k", metavar="EXPR", help="result ids to run, as `list --variants` prints them, joined by and/or/not "
                                                 "and parentheses; a word takes the ids it starts, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
+    run.add_argument("--sysctl", action="append", metavar="NAME=VALUE",
+                     help="a sysctl value to compare with the kernel's defaults (repeatable): the run covers both, "
+                          "applied in every lab namespace, e.g. --sysctl net.ipv4.tcp_tw_reuse=1")
+    run.add_argument("--sysctl-file", type=pathlib.Path, metavar="FILE",
+                     help="sysctl.conf-style file (as in /etc/sysctl.d/) added to the --sysctl configuration")
+    run.add_argument("--config", action="append", metavar="NAME:FILE",
+                     help="a further named configuration from a sysctl.conf-style file (repeatable)")
     run.add_argument("--jobs", type=int, default=None,
                      help="at most this many case programs at once (default: as many as the stories' "
                           "measured costs allow: waiting stories together, CPU-bound ones up to the cores)")

@@ -14,7 +14,7 @@ import pathlib
 import sys
 import threading
 
-from harness import cases, catalogue, kernel, scheduler
+from harness import cases, catalogue, configs, kernel, scheduler
 
 
 def raw_to_json(raw: cases.RawResult) -> dict:
@@ -48,7 +48,8 @@ def main(job_file: str) -> int:
 
 
 def _run(job: dict, out) -> None:
-    out.write(json.dumps({"kernel": kernel.running_kernel().to_json()}) + "\n")
+    kernel_wide = configs.apply_kernel_wide()  # a guest is thrown away: global sysctls are applied kernel-wide
+    out.write(json.dumps({"kernel": kernel.running_kernel().to_json(), "kernel_wide": kernel_wide}) + "\n")
     out.flush()
     tests = {t.id: t for t in cases.discover(catalogue.load(), pathlib.Path(job["build"]))}
     missing = [name for name in job["tests"] if name not in tests]

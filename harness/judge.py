@@ -61,12 +61,30 @@ def _lacking(scenario: catalogue.Scenario, version: kernel.Version) -> list[cata
     return [entry for entry in scenario.lacks if kernel.in_range(entry.kernels, version)]
 
 
+def _conditions_hold(when: dict, sysctls: dict) -> bool:
+    # sysctls: name -> the values it had in the story's namespaces (harness/configs.py).
+    return all(value in sysctls.get(name, ()) for name, value in when.items())
+
+
+def applicable_expectations(scenario: catalogue.Scenario, version: kernel.Version,
+                            sysctls: dict | None = None) -> list[catalogue.Expectation]:
+    """The expectations for this kernel and these sysctl values. Expectations with `when`
+    describe the story under those values: when one matches, the matching ones are the
+    whole expectation and those without `when` (written for the kernel's defaults) do not
+    apply."""
+    sysctls = sysctls or {}
+    in_range = [e for e in scenario.expectations if kernel.in_range(e.kernels, version)]
+    conditional = [e for e in in_range if e.when and _conditions_hold(e.when, sysctls)]
+    return conditional or [e for e in in_range if not e.when]
+
+
 def _base(applicable: list[catalogue.Expectation]) -> dict:
     return {
         "kernels": " ; ".join(e.kernels for e in applicable) or None,
         "source": " | ".join(e.source for e in applicable) or None,
         # One entry per expectation that applies: what the report cites when kernels differ.
-        "applied": [{"kernels": e.kernels, "source": e.source, "observations": sorted(e.observations)}
+        "applied": [{"kernels": e.kernels, "source": e.source, "observations": sorted(e.observations),
+                     **({"when": dict(e.when)} if e.when else {})}
                     for e in applicable],
         "mismatches": [],
         "note": None,
@@ -85,7 +103,7 @@ def judge_skip(scenario: catalogue.Scenario, reason: str | None, version: kernel
                 "source": " | ".join(e.source for e in matched),
                 "applied": [{"kernels": e.kernels, "source": e.source, "observations": []} for e in matched],
                 "note": "; ".join(f"kernel {kernel.format_version(version)} lacks {e.feature}" for e in matched)}
-    applicable = [e for e in scenario.expectations if kernel.in_range(e.kernels, version)]
+    applicable = applicable_expectations(scenario, version)
     if lacking:
         why = (f"the catalogue says kernel {kernel.format_version(version)} lacks "
                + ", ".join(e.feature for e in lacking) + ", but the skip's reason does not match "
@@ -95,8 +113,9 @@ def judge_skip(scenario: catalogue.Scenario, reason: str | None, version: kernel
     return {**_base(applicable), "verdict": "missing", "note": f"{why}: {reason}"}
 
 
-def judge_expectation(scenario: catalogue.Scenario, observations: dict, version: kernel.Version) -> dict:
-    applicable = [e for e in scenario.expectations if kernel.in_range(e.kernels, version)]
+def judge_expectation(scenario: catalogue.Scenario, observations: dict, version: kernel.Version,
+                      sysctls: dict | None = None) -> dict:
+    applicable = applicable_expectations(scenario, version, sysctls)
     result = _base(applicable)
     if not observations:
         return {**result, "verdict": "none", "note": "no observations to judge"}

@@ -5,7 +5,7 @@ import collections
 import json
 import pathlib
 
-from harness import cases, gate, judge, kernel, port_models
+from harness import cases, configs, gate, judge, kernel, port_models, surface
 from reports import ladder
 
 SCHEMA = "tcprepro-results/2"
@@ -16,12 +16,14 @@ def _relative(path: pathlib.Path, base: pathlib.Path) -> str:
 
 
 def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: pathlib.Path,
-                 relaxed_by: list[str] = ()) -> dict:
+                 relaxed_by: list[str] = (), configuration: dict | None = None) -> dict:
     scenario = raw.test.scenario
     record = raw.record
     observations = record.get("observations", {}) if raw.outcome == "passed" else {}
     # S2 sequences: deltas, parity, wraps and the model fit, derived before judging.
     observations = port_models.derive_observations(observations)
+    # S5-surface: the knob table judged against the catalogue's knob list.
+    observations = surface.derive_observations(observations, version)
     evidence = [
         {**item, "path": _relative(raw.evidence_dir / item["path"], target_dir)}
         for item in record.get("evidence", [])
@@ -30,7 +32,8 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
     if raw.outcome == "skipped":
         expectation = judge.judge_skip(scenario, raw.reason, version)
     else:
-        expectation = judge.judge_expectation(scenario, observations, version)
+        expectation = judge.judge_expectation(scenario, observations, version,
+                                              configs.effective_sysctls(configuration, record))
     entry = {
         "id": raw.test.id,
         "scenario": scenario.id,
@@ -48,6 +51,7 @@ def result_entry(raw: cases.RawResult, version: kernel.Version, target_dir: path
         "sysctls": record.get("sysctls", {}),
         "evidence": evidence,
         "claim": judge.judge_claim(scenario, observations),
+        "configuration": configs.result_configuration(configuration, record),
         "expectation": expectation,
         "log": _relative(raw.log, target_dir),
     }

@@ -20,7 +20,7 @@ from harness import cases, guest, kernel, kernel_store, progress, qemu, schedule
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # Environment variables a case program reads, handed on into the guest.
-_CASE_ENV = ("TCPREPRO_IMPAIRMENT_BACKEND",)
+_CASE_ENV = ("TCPREPRO_IMPAIRMENT_BACKEND", "TCPREPRO_SYSCTLS")
 
 
 class TargetError(ValueError):
@@ -72,6 +72,7 @@ class QemuTarget:
         self.kernel: kernel.KernelInfo | None = None
         self.guest_run: qemu.GuestRun | None = None
         self.guest_error: str | None = None
+        self.kernel_wide: dict[str, str] = {}  # proposed sysctls the guest applied kernel-wide
 
     def describe(self) -> dict:
         info = self.kernel.to_json() if self.kernel else {"release": self.image.release, "version": None,
@@ -132,6 +133,7 @@ class QemuTarget:
             if "kernel" in data:
                 self.kernel = kernel.KernelInfo(data["kernel"]["release"], data["kernel"]["version"],
                                                 data["kernel"]["machine"])
+                self.kernel_wide = data.get("kernel_wide") or {}
             elif "harness_error" in data:  # the guest's harness failed: say how, not just that results are missing
                 self.guest_error = f"the guest's harness failed: {data['harness_error']} (traceback in guest-job.log)"
             else:

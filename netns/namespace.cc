@@ -11,6 +11,7 @@
 #include <exception>
 #include <string>
 
+#include "netns/configuration.h"
 #include "netns/error.h"
 
 namespace tcprepro {
@@ -69,6 +70,7 @@ NetNamespace NetNamespace::Create(std::string label) {
   } back{previous.get()};
   NetNamespace ns(OpenThreadNetns(), std::move(label));
   BringLoopbackUp();
+  ApplyProposedSysctls(ns.label());
   return ns;
 }
 

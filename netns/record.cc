@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "netns/configuration.h"
 #include "netns/error.h"
 
 namespace tcprepro {
@@ -9,6 +10,7 @@ namespace tcprepro {
 ScenarioRecord::ScenarioRecord(std::filesystem::path dir, nlohmann::json variant) : dir_(std::move(dir)) {
   std::filesystem::create_directories(dir_);
   document_ = {{"variant", std::move(variant)}};
+  ResetConfigurationRecord();
 }
 
 ScenarioRecord::~ScenarioRecord() {
@@ -44,6 +46,7 @@ void ScenarioRecord::Write() const {
   nlohmann::json document = document_;
   document["observations"] = observations_;
   document["sysctls"] = sysctls_;
+  document["configuration"] = ConfigurationRecord();
   document["evidence"] = evidence_;
   document["skipped"] = skipped_.empty() ? nlohmann::json(nullptr) : nlohmann::json(skipped_);
   document["impairment_backend"] =

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "netns/configuration.h"
 #include "netns/error.h"
 #include "netns/unique_fd.h"
 
@@ -25,6 +26,8 @@ std::string Normalise(const std::string& raw) {
   while (words >> word) out += (out.empty() ? "" : " ") + word;
   return out;
 }
+
+}  // namespace
 
 std::optional<std::string> ReadInCurrentNamespace(const std::string& key) {
   UniqueFd fd(::open(ProcPath(key).c_str(), O_RDONLY | O_CLOEXEC));
@@ -47,8 +50,6 @@ void WriteInCurrentNamespace(const std::string& key, const std::string& value) {
   }
 }
 
-}  // namespace
-
 std::optional<std::string> ReadSysctl(const NetNamespace& ns, const std::string& key) {
   NamespaceGuard inside(ns);
   return ReadInCurrentNamespace(key);
@@ -63,6 +64,7 @@ SysctlGuard::SysctlGuard(const NetNamespace& ns, std::string key, const std::str
   previous_ = *previous;
   WriteInCurrentNamespace(key_, value);
   effective_ = ReadInCurrentNamespace(key_).value_or("");
+  NotePinnedByScenario(key_, effective_, ns_.label());
 }
 
 SysctlGuard::~SysctlGuard() {

@@ -19,6 +19,11 @@ namespace tcprepro {
 // nullopt if this kernel has no such knob.
 std::optional<std::string> ReadSysctl(const NetNamespace& ns, const std::string& key);
 
+// The same in the calling thread's namespace (inside a NamespaceGuard, or while
+// NetNamespace::Create is in the new namespace).
+std::optional<std::string> ReadInCurrentNamespace(const std::string& key);
+// Writes `value` to `key` in the calling thread's namespace; LabError with errno if refused.
+void WriteInCurrentNamespace(const std::string& key, const std::string& value);
 // "40000 40255" (ip_local_port_range's text) as {40000, 40255}; throws LabError otherwise.
 std::pair<int, int> ParsePortRange(const std::string& text);
 

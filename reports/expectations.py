@@ -21,15 +21,21 @@ class Applied:
     kernels: str
     source: str
     observations: frozenset[str] | None  # None: not recorded (results older than 'applied')
+    when: tuple[tuple[str, str], ...] = ()  # the sysctl values it depends on (a configuration)
 
     @property
-    def identity(self) -> tuple[str, str]:
+    def identity(self) -> tuple:
         # The same expectation seen from two kernels (or two runs of one catalogue).
-        return self.kernels, self.source
+        return self.kernels, self.source, self.when
+
+    @property
+    def condition(self) -> str:
+        """"with net.ipv4.tcp_timestamps=0:" for an expectation that depends on sysctl values."""
+        return "with " + ", ".join(f"{k}={v}" for k, v in self.when) + ":" if self.when else ""
 
     @property
     def headline(self) -> str:
-        return headline(self.source)
+        return (self.condition + " " if self.condition else "") + headline(self.source)
 
     def constrains_any(self, keys) -> bool:
         """Whether it constrains one of keys; an unrecorded list might, so it counts."""
@@ -42,7 +48,8 @@ def applied_expectations(result: dict) -> list[Applied]:
     if isinstance(applied, list):
         return [
             Applied(str(entry.get("kernels") or ""), str(entry.get("source") or ""),
-                    frozenset(entry.get("observations") or ()))
+                    frozenset(entry.get("observations") or ()),
+                    tuple(sorted((str(k), str(v)) for k, v in (entry.get("when") or {}).items())))
             for entry in applied if isinstance(entry, dict)
         ]
     return _from_joined(expectation.get("kernels"), expectation.get("source"))

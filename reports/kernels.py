@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
 
+from . import configurations
 from .load import ResultSet
 from .values import time_text, version_key
 
@@ -82,6 +83,7 @@ class Column:
     console_log: Link | None
     boot_seconds: float | None
     source_dir: str  # where the results.json came from, the last resort to tell columns apart
+    configuration: str = "kernel defaults"  # the sysctls the column ran with (reports/configurations.py)
     short: str = ""  # how annotations name it: the upstream version, or the label where that is ambiguous
     packages: tuple[str, ...] = ()  # what was booted: Debian "name=version", or a built kernel's source and patches
 
@@ -142,7 +144,7 @@ def _column(rs: ResultSet, out_dir: Path) -> Column:
     console = target.get("console_log")
     return Column(
         label="",
-        name=str(target.get("name") or rs.base_dir.name),
+        name=configurations.column_name(rs, str(target.get("name") or rs.base_dir.name)),
         release=str(kernel.get("release") or "unknown"),
         upstream=str(kernel.get("upstream") or "unknown"),
         machine=str(kernel.get("machine") or ""),
@@ -165,6 +167,7 @@ def _column(rs: ResultSet, out_dir: Path) -> Column:
         if console else None,
         boot_seconds=target.get("boot_seconds"),
         source_dir=str(rs.base_dir),
+        configuration=configurations.describe(rs),
         packages=tuple(str(p) for p in target.get("packages") or ()),
     )
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from .kernels import EMPTY_COUNTS, Column, Counts, Run, build_columns, runs, sort_key
 from .load import ResultSet
 from .rows import Row, build_rows
+from .surface import KnobRow, knob_rows
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Report:
     columns: list[Column]
     groups: list[Group]
     totals: Counts
+    knobs: list[KnobRow] = ()  # the kernel surface rows that differ or are flagged (reports/surface.py)
 
     @property
     def rows(self) -> list[Row]:
@@ -64,6 +66,7 @@ def build_report(result_sets: list[ResultSet], out_dir: Path) -> Report:
         columns=columns,
         groups=_groups(rows),
         totals=sum((column.counts for column in columns), EMPTY_COUNTS),
+        knobs=knob_rows(result_sets, columns),
     )
 
 

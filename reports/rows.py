@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from numbers import Number
 from pathlib import Path
 
-from . import differences
+from . import configurations, differences
 from .detail_table import DetailLine, detail_lines
 from .differences import Annotation, KernelGroup, Sample
 from .expectations import applied_expectations
@@ -42,6 +42,7 @@ class Cell:
     values: list[Value]
     mismatches: list[Mismatch]
     views: list[ResultView]  # each variant's full result, for the expandable details
+    notes: list[str] = ()  # what the story did with the configuration (pinned, suspended)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class Row:
     details: list[Detail]
     spans: list[Span]
     behaviours: list[Behaviour]  # differing rows only: each distinct behaviour with its kernels
+    configurations: list[str] = ()  # per kernel whose configurations disagree: what each ran with
 
     @property
     def differs(self) -> bool:
@@ -155,6 +157,12 @@ def _scenario_rows(ids, by_column, result_sets, columns, out_dir, taken) -> list
             cells=cells,
             differences=found,
             annotation=annotation,
+            configurations=configurations.explain(
+                [(column.label, column.release, rs, results[0] if results else None)
+                 for results, column, rs in zip(per_column, columns, result_sets)],
+                lambda indexes: bool(differences.differing(
+                    [_sample(per_column[i][0], columns[i]) for i in indexes
+                     if not _guest_failed(per_column[i][0])], compared, judged))) if found else [],
             details=[
                 Detail(rid, _anchor(f"r-{rid}", taken), variant_name(_first(table[rid]).get("variant")), [
                     None if r is None else result_view(r, variant_name(r.get("variant")), column, rs.base_dir,
@@ -265,6 +273,7 @@ def _cell(entries: list[tuple[dict, Column, ResultSet]], keys, measured, differi
         values=[value for key in keys if (value := _value(key, results, measured, differing, emulated))],
         mismatches=[m for view in views for m in view.mismatches],
         views=views,
+        notes=configurations.cell_notes(results),
     )
 
 

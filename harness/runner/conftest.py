@@ -21,7 +21,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, progress, repeats, results, selection, shard, targets
+from harness import cases, catalogue, configs, progress, repeats, results, selection, shard, targets
 
 
 def pytest_addoption(parser):
@@ -33,6 +33,8 @@ def pytest_addoption(parser):
     group.addoption("--tcprepro-target", default="host")
     group.addoption("--tcprepro-repeat", type=int, default=1, help="runs of every test (run --repeat)")
     group.addoption("--tcprepro-run", default=None, help="JSON of the run block (set by ./tcprepro)")
+    group.addoption("--tcprepro-configuration", default=None,
+                    help="JSON of the configuration this session runs under (harness/configs.py)")
     group.addoption("--tcprepro-select", default=None, help="tcprepro's -k expression over result ids")
 
 
@@ -44,6 +46,8 @@ class ScenarioRun:
         self.build: pathlib.Path = config.getoption("--tcprepro-build")
         self.jobs: int | None = config.getoption("--tcprepro-jobs")
         self.target = targets.make(config.getoption("--tcprepro-target"))
+        self.configuration = json.loads(config.getoption("--tcprepro-configuration") or "null") or \
+            configs.DEFAULT_CONFIGURATION.to_json()
         self.families = catalogue.load()
         selected = selection.parse(config.getoption("--tcprepro-select"))
         self.block = json.loads(config.getoption("--tcprepro-run") or "{}")
@@ -64,7 +68,8 @@ class ScenarioRun:
 
         def judged(raw: cases.RawResult) -> None:
             version = self.target.kernel.upstream  # a QEMU target knows its kernel once it ran
-            entry = results.result_entry(raw, version, self.out, self.block.get("gate_relaxed_by") or [])
+            entry = results.result_entry(raw, version, self.out, self.block.get("gate_relaxed_by") or [],
+                                         self.described_configuration())
             self.draws.setdefault(raw.test.id, {})[raw.draw] = entry
             if raw.draw == 0:
                 self.entries[raw.test.id] = entry
@@ -98,7 +103,8 @@ class ScenarioRun:
         if self.interrupted:
             block["interrupted"] = True  # results[] holds only the tests that finished
         ordered = [self.entries[t.id] for t in self.tests if t.id in self.entries]
-        results.write(self.out, block, self.target.describe(), ordered)
+        results.write(self.out, block, {**self.target.describe(), "configuration": self.described_configuration()},
+                      ordered)
 
     def add_repeats(self) -> None:
         for test_id, entry in self.entries.items():
@@ -106,6 +112,11 @@ class ScenarioRun:
             entry["repeats"] = repeats.block([draws[d] for d in sorted(draws)])
             if len(draws) < self.repeat:  # a guest that did not finish every draw
                 entry["repeats"].update(stable=False, missing_runs=self.repeat - len(draws))
+
+    def described_configuration(self) -> dict:
+        """The configuration, with what a guest applied kernel-wide (not per namespace)."""
+        kernel_wide = getattr(self.target, "kernel_wide", None)
+        return {**self.configuration, **({"kernel_wide": kernel_wide} if kernel_wide else {})}
 
 
 _RUN = pytest.StashKey[ScenarioRun]()
