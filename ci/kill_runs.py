@@ -86,17 +86,12 @@ def referenced_namespaces(started_before: int) -> dict[str, list[str]]:
     for proc in pathlib.Path("/proc").iterdir():
         if not proc.name.isdigit() or started_ticks(int(proc.name)) >= started_before:
             continue
-        for link in [*(proc / "task").glob("*/ns/net"), *(proc / "fd").glob("*")]:
+        for target in namespaces_of(int(proc.name)):
             try:
-                target = os.readlink(link)
+                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
-                continue
-            if target.startswith("net:["):
-                try:
-                    cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                except OSError:
-                    cmdline = "?"
-                refs.setdefault(target, []).append(f"{proc.name} {cmdline[:160]}")
+                cmdline = "?"
+            refs.setdefault(target, []).append(f"{proc.name} {cmdline[:160]}")
     return refs
 
 
