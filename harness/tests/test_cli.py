@@ -119,11 +119,13 @@ def test_ctrl_c_stops_at_once_and_reports_what_finished(tmp_path):
     import signal
     import time
     out = tmp_path / "run"
-    run = subprocess.Popen([str(REPO / "tcprepro"), "run", "--out", str(out)], stdout=subprocess.PIPE,
+    # One story at a time, so that stories are still to come when 5 have
+    # finished (the scheduler runs the whole suite in about its longest story).
+    run = subprocess.Popen([str(REPO / "tcprepro"), "run", "--jobs", "1", "--out", str(out)], stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
     # Interrupt once some stories have finished and others still run.
-    while len(list((out / "host" / "evidence").rglob("observations.json"))) < 20 and time.monotonic() < deadline:
+    while len(list((out / "host" / "evidence").rglob("observations.json"))) < 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(run.pid, signal.SIGINT)
     interrupted = time.monotonic()
@@ -134,7 +136,7 @@ def test_ctrl_c_stops_at_once_and_reports_what_finished(tmp_path):
     assert run.returncode == 130, output
     document = json.loads((out / "host" / "results.json").read_text())
     assert document["run"]["interrupted"] is True
-    assert 0 < len(document["results"]) < 113
+    assert 0 < len(document["results"]) < 100
     assert all(r["outcome"] == "passed" for r in document["results"]), "an interrupted story is not an error"
     assert (out / "report.html").exists()
     time.sleep(1)
