@@ -29,12 +29,16 @@ import fcntl
 import json
 import os
 import pathlib
+import sys
 import threading
+import time
 from typing import Callable, TypeVar
 
 from harness import processes
 
 COSTS = pathlib.Path(__file__).resolve().parent / "story_costs.json"
+LOCK_POLL_SECONDS = 0.05
+LOCK_NOTICE_SECONDS = 5.0  # then say why a story has not started
 # A story that keeps a core busy for at least this share of its wall time.
 CPU_BOUND_SHARE = 0.5
 # Open files and memory, not the CPU, bound the stories that wait: each holds
@@ -74,7 +78,20 @@ def machine_lock(name: str | None):
         return
     LOCKS.mkdir(parents=True, exist_ok=True)
     with open(LOCKS / f"{name}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        # Polled, not blocking: an interrupt must not wait for another run to let go.
+        waited = 0.0
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes, or the process dies
+                break
+            except BlockingIOError:
+                if processes.stopping():
+                    raise processes.Interrupted() from None
+                if waited == LOCK_NOTICE_SECONDS:
+                    print(f"tcprepro: waiting for another run on this machine to release {lock.name}",
+                          file=sys.stderr, flush=True)
+                time.sleep(LOCK_POLL_SECONDS)
+                waited = round(waited + LOCK_POLL_SECONDS, 3)
         yield
 
 

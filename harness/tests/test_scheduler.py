@@ -116,3 +116,41 @@ def test_repeats_tell_a_varying_value_from_a_varying_verdict():
                               _entry("unexpected", ["wait_ms"], wait_ms=400, reused=True)])
     assert not flipping["stable"]
     assert "wait_ms [950, 400]" in repeats.unstable_text(flipping)
+
+
+def test_an_interrupt_does_not_wait_for_another_runs_lock(tmp_path, monkeypatch):
+    """Another run on the machine holds the lock; Ctrl-C must still end this one at once."""
+    import fcntl
+    import subprocess
+    from harness import processes
+    monkeypatch.setattr(scheduler, "LOCKS", tmp_path)
+    holder = subprocess.Popen(["flock", str(tmp_path / "S1.lock"), "sleep", "30"])
+    try:
+        deadline = time.monotonic() + 5
+        with open(tmp_path / "S1.lock", "a") as probe:  # wait until the other run really holds it
+            while time.monotonic() < deadline:
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(probe, fcntl.LOCK_UN)
+                    time.sleep(0.01)
+                except BlockingIOError:
+                    break
+        outcome = []
+
+        def story():
+            try:
+                with scheduler.machine_lock("S1"):
+                    outcome.append("ran")
+            except processes.Interrupted:
+                outcome.append("interrupted")
+
+        thread = threading.Thread(target=story)
+        thread.start()
+        time.sleep(0.2)
+        assert outcome == []  # still waiting for the other run
+        monkeypatch.setattr(processes, "stopping", lambda: True)
+        thread.join(timeout=2)
+        assert not thread.is_alive() and outcome == ["interrupted"]
+    finally:
+        holder.kill()
+        holder.wait()
