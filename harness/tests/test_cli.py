@@ -121,8 +121,11 @@ def test_ctrl_c_stops_at_once_and_reports_what_finished(tmp_path):
     out = tmp_path / "run"
     # One story at a time, so that stories are still to come when 5 have
     # finished (the scheduler runs the whole suite in about its longest story).
+    # As a terminal's foreground job: a shell starts background jobs with SIGINT
+    # ignored (CI may run this suite so), and an ignored SIGINT stays ignored.
     run = subprocess.Popen([str(REPO / "tcprepro"), "run", "--jobs", "1", "--out", str(out)], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     # Interrupt once some stories have finished and others still run.
     while len(list((out / "host" / "evidence").rglob("observations.json"))) < 5 and time.monotonic() < deadline:
