@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import os
 import pathlib
 import platform
@@ -56,8 +55,10 @@ def _kvm_check() -> Check:
     if not (kvm.exists() and os.access(kvm, os.R_OK | os.W_OK)):
         return Check("KVM", False, "/dev/kvm absent: QEMU targets use TCG", "a host with KVM; TCG works without it",
                      required=False)
-    probes = kernel_store.CACHE / "accel-probe.json"
-    known = json.loads(probes.read_text()) if probes.exists() else {}
+    try:
+        known = kernel_store.read_json(kernel_store.CACHE / "accel-probe.json", {})
+    except kernel_store.CacheError as error:
+        return Check("KVM", False, str(error), "remove the file; the next QEMU run probes again", required=False)
     mine = [v for k, v in known.items() if k.startswith(platform.release() + " |")]
     if not mine:
         return Check("KVM", True, "/dev/kvm present; the first QEMU run probes whether stock kernels boot under it",
@@ -68,7 +69,11 @@ def _kvm_check() -> Check:
 
 def _cached_kernels() -> Check:
     from harness import kernel_store
-    found = sorted(json.loads(p.read_text())["release"] for p in (kernel_store.CACHE / "kernels").glob("*/kernel.json"))
+    try:
+        found = sorted(kernel_store.read_json(p)["release"] for p in (kernel_store.CACHE / "kernels").glob("*/kernel.json"))
+    except (kernel_store.CacheError, KeyError) as error:
+        return Check("cached kernels", False, f"{error}", "remove that kernel's folder; the next run fetches it again",
+                     required=False)
     return Check("cached kernels", bool(found), ", ".join(found) or f"none in {kernel_store.CACHE}/kernels",
                  "fetched on first use by ./tcprepro run --kernel debian:<suite>", required=False)
 
