@@ -59,9 +59,27 @@ def result_gate(entry: dict, relaxed_by: list[str] = ()) -> dict:
     return {"status": status, "why": why, "relaxed_by": relaxed}
 
 
+def over_draws(gates: list[dict], missing: int = 0) -> dict:
+    """The gate of a result run several times (run --repeat): the first draw's
+    when every draw agrees, else the draw whose status ranks first; draws that
+    never ran make it incomplete at best. A later draw can never be hidden
+    behind the first one's pass."""
+    ranked = [*gates, *([{"status": INCOMPLETE, "why": f"{missing} of the draws did not run", "relaxed_by": None}]
+                        if missing else [])]
+    worst = min(ranked, key=lambda g: _PRECEDENCE.index(EXIT[g["status"]]))
+    if worst["status"] == gates[0]["status"]:
+        return gates[0]
+    draw = ranked.index(worst)
+    return {**worst, "why": f"draw {draw + 1}: {worst['why']}" if draw < len(gates) else worst["why"]}
+
+
 def exit_status(statuses) -> int:
     """The run's exit status from the gate statuses (and exit codes) that apply."""
-    codes = {EXIT.get(s, s) for s in statuses}
+    codes = set()
+    for status in statuses:
+        if isinstance(status, str) and status not in EXIT:
+            raise ValueError(f"unknown gate status {status!r}")  # never read as a pass
+        codes.add(EXIT.get(status, status))
     return next((code for code in _PRECEDENCE if code in codes), OK)
 
 

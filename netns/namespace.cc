@@ -89,8 +89,6 @@ void RequireNotHost(const NetNamespace& ns, const std::string& action) {
   }
 }
 
-ino_t CurrentNetnsInode() { return InodeOf("/proc/thread-self/ns/net"); }
-
 NamespaceGuard::NamespaceGuard(const NetNamespace& ns) : previous_(OpenThreadNetns()) {
   if (::setns(ns.fd(), CLONE_NEWNET) != 0) ThrowErrno("setns(" + ns.label() + ")");
 }

@@ -43,9 +43,6 @@ class NetNamespace {
 // Throws LabError unless `ns` is a namespace the lab may change; `action` says what was refused.
 void RequireNotHost(const NetNamespace& ns, const std::string& action);
 
-// Inode of the network namespace the calling thread is in.
-ino_t CurrentNetnsInode();
-
 class NamespaceGuard {
  public:
   explicit NamespaceGuard(const NetNamespace& ns);

@@ -33,6 +33,7 @@
 #include <tuple>
 #include <vector>
 
+#include "netns/clock.h"
 #include "netns/command.h"
 #include "netns/error.h"
 #include "netns/impairment.h"
@@ -339,12 +340,7 @@ class NetemImpairment final : public Impairment {
   }
 
   bool WaitMatched(uint64_t count, std::chrono::milliseconds deadline) const override {
-    const auto until = std::chrono::steady_clock::now() + deadline;
-    for (;;) {
-      if (matched() >= count) return true;
-      if (std::chrono::steady_clock::now() >= until) return false;
-      std::this_thread::sleep_for(kPollInterval);
-    }
+    return WaitFor([&] { return matched() >= count; }, deadline);
   }
 
   std::string backend() const override { return "netem"; }

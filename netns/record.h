@@ -33,8 +33,6 @@ class ScenarioRecord {
   ScenarioRecord& operator=(const ScenarioRecord&) = delete;
 
   const std::filesystem::path& dir() const { return dir_; }
-  // Where to put an evidence file of that name.
-  std::filesystem::path EvidencePath(const std::string& file) const { return dir_ / file; }
 
   void Observe(const std::string& key, nlohmann::json value) { observations_[key] = std::move(value); }
   void NoteSysctl(const SysctlGuard& guard) { sysctls_[guard.key()] = guard.effective(); }

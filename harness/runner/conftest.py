@@ -21,7 +21,7 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, configs, progress, repeats, results, selection, shard, targets
+from harness import cases, catalogue, configs, gate, progress, repeats, results, selection, shard, targets
 
 
 def pytest_addoption(parser):
@@ -110,8 +110,11 @@ class ScenarioRun:
         for test_id, entry in self.entries.items():
             draws = self.draws[test_id]
             entry["repeats"] = repeats.block([draws[d] for d in sorted(draws)])
-            if len(draws) < self.repeat:  # a guest that did not finish every draw
-                entry["repeats"].update(stable=False, missing_runs=self.repeat - len(draws))
+            missing = self.repeat - len(draws)
+            if missing:  # a guest that did not finish every draw
+                entry["repeats"].update(stable=False, missing_runs=missing)
+            # The run's exit status reads this: a later draw's change is a change.
+            entry["gate"] = gate.over_draws([draws[d]["gate"] for d in sorted(draws)], missing)
 
     def described_configuration(self) -> dict:
         """The configuration, with what a guest applied kernel-wide (not per namespace)."""

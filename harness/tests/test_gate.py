@@ -129,3 +129,20 @@ def test_the_tw_reuse_claim_is_judged_on_every_condition_its_text_states(wait_ms
     s = catalogue.scenario_index(catalogue.load(catalogue.SCENARIO_DIR))["S3b-reuse1-veth"]
     observations = {"reused": True, "timestamps_negotiated": True, "reuse_wait_ms": wait_ms}
     assert judge.judge_claim(s, observations)["verdict"] == verdict
+
+
+def test_a_later_draw_that_changed_is_the_results_gate():
+    passed = {"status": gate.PASS, "why": None, "relaxed_by": None}
+    changed = {"status": gate.CHANGED, "why": "unexpected: reused", "relaxed_by": None}
+    assert gate.over_draws([passed, passed]) is not None and gate.over_draws([passed, passed])["status"] == gate.PASS
+    worst = gate.over_draws([passed, changed, passed])
+    assert worst["status"] == gate.CHANGED and worst["why"] == "draw 2: unexpected: reused"
+    assert gate.exit_status([worst["status"]]) == 1
+    # Draws that never ran (a guest that stopped): incomplete, not a pass.
+    assert gate.over_draws([passed], missing=2)["status"] == gate.INCOMPLETE
+
+
+def test_an_unknown_gate_status_is_an_error_not_a_pass():
+    import pytest
+    with pytest.raises(ValueError):
+        gate.exit_status(["pass", "chnaged"])
