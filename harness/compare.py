@@ -30,6 +30,7 @@ import json
 import pathlib
 
 from harness import catalogue, gate, judge
+from reports.differences import verdict_class
 from reports.load import ReportInputError, load_result_sets
 from reports.observations import is_timing, measured_keys
 from reports.values import canonical, short_text
@@ -68,11 +69,7 @@ def _tcg(document: dict) -> bool:
 
 
 def _verdict_class(entry: dict) -> str:
-    # As the report: a kernel newer than the catalogue that matched is as expected.
-    verdict = entry["expectation"]["verdict"]
-    if verdict == "new_behaviour" and not entry["expectation"].get("mismatches"):
-        return "as_expected"
-    return verdict
+    return verdict_class(entry["expectation"]["verdict"], bool(entry["expectation"].get("mismatches")))
 
 
 def _bounded(scenario_id: str, index: dict) -> set[str]:

@@ -102,12 +102,17 @@ def annotate(samples: list[Sample], differences: list[str], measured: list[str] 
     )
 
 
+def verdict_class(verdict: str, mismatched: bool) -> str:
+    """The expectation verdict two results are compared by (the report's rows, `compare`).
+    A kernel newer than the catalogue is judged against the newest expectation: without a
+    mismatch it agrees with the kernels that are as expected (its badge still says new)."""
+    if verdict == "new_behaviour":
+        return "unexpected" if mismatched else "as_expected"
+    return verdict
+
+
 def _verdict_class(sample: Sample) -> str:
-    # A kernel newer than the catalogue is judged against the newest expectation: without a
-    # mismatch it agrees with the kernels that are as expected (its badge still says new).
-    if sample.expectation_verdict == "new_behaviour":
-        return "unexpected" if sample.mismatched else "as_expected"
-    return sample.expectation_verdict
+    return verdict_class(sample.expectation_verdict, bool(sample.mismatched))
 
 
 def _key(values: dict, key: str) -> str:
