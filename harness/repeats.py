@@ -6,6 +6,7 @@ draw's entry stays the result (its evidence is the one linked); the others
 add the `repeats` block (harness/RESULTS.md):
 
     "repeats": {"runs": N, "stable": bool, "outcomes": [per draw], "verdicts": [per draw],
+                "claim_verdicts": [per draw],
                 "observations": {name: {"stable": true, "value": v} |
                                        {"stable": false, "values": [per draw]},
                                  plus, for an observation an expectation judges:
@@ -13,9 +14,12 @@ add the `repeats` block (harness/RESULTS.md):
 
 Per observation, `stable` says whether every draw saw the same value (a
 randomised port or an elapsed time varies, and its values are listed). The
-verdict is what must not vary: the top-level `stable` is true when every draw
-had the same outcome and verdict and judged every observation the same way
-(all matched or all mismatched); a measurement may vary inside its tolerance.
+verdicts are what must not vary: the top-level `stable` is true when every
+draw had the same outcome, expectation verdict and claim verdict, and judged
+every observation the same way (all matched or all mismatched); a measurement
+may vary inside its tolerance. A verdict that differs between draws of the
+same kernel and configuration is a defect of the story, not noise: `gate`
+makes such a result "changed", saying what varied.
 """
 from __future__ import annotations
 
@@ -46,10 +50,11 @@ def block(draws: list[dict]) -> dict:
         observations[name] = observation
     outcomes = [entry["outcome"] for entry in draws]
     verdicts = [entry["expectation"]["verdict"] for entry in draws]
-    stable = (len(set(outcomes)) == 1 and len(set(verdicts)) == 1
+    claim_verdicts = [entry["claim"]["verdict"] for entry in draws]
+    stable = (len(set(outcomes)) == 1 and len(set(verdicts)) == 1 and len(set(claim_verdicts)) == 1
               and all(o.get("judgement_stable", True) for o in observations.values()))
     return {"runs": len(draws), "stable": stable, "outcomes": outcomes, "verdicts": verdicts,
-            "observations": observations}
+            "claim_verdicts": claim_verdicts, "observations": observations}
 
 
 def unstable_text(repeats: dict) -> str:
@@ -59,6 +64,16 @@ def unstable_text(repeats: dict) -> str:
         parts.append(f"outcome {repeats['outcomes']}")
     if len(set(repeats["verdicts"])) > 1:
         parts.append(f"verdict {repeats['verdicts']}")
+    if len(set(repeats.get("claim_verdicts", ()))) > 1:
+        parts.append(f"claim {repeats['claim_verdicts']}")
     parts += [f"{name} {json.dumps(o['values'])}" for name, o in repeats["observations"].items()
               if not o.get("judgement_stable", True)]
     return f"unstable over {repeats['runs']} runs: " + "; ".join(parts)
+
+
+def gate(repeats: dict, draw_gate: dict) -> dict:
+    """The gate of a repeated result: `draw_gate` (gate.over_draws), made
+    "changed" when it would pass although the draws disagreed."""
+    if repeats["stable"] or draw_gate["status"] != "pass":
+        return draw_gate
+    return {"status": "changed", "why": unstable_text(repeats), "relaxed_by": None}

@@ -114,7 +114,8 @@ class ScenarioRun:
             if missing:  # a guest that did not finish every draw
                 entry["repeats"].update(stable=False, missing_runs=missing)
             # The run's exit status reads this: a later draw's change is a change.
-            entry["gate"] = gate.over_draws([draws[d]["gate"] for d in sorted(draws)], missing)
+            entry["gate"] = repeats.gate(entry["repeats"],
+                                         gate.over_draws([draws[d]["gate"] for d in sorted(draws)], missing))
 
     def described_configuration(self) -> dict:
         """The configuration, with what a guest applied kernel-wide (not per namespace)."""

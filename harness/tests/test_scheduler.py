@@ -98,8 +98,8 @@ def test_lane_plan_balances_measured_work():
     assert all(len({t.binary for t in batch}) == 1 for lane in lanes for batch in lane)
 
 
-def _entry(verdict, mismatched=(), **observations):
-    return {"outcome": "passed", "observations": observations,
+def _entry(verdict, mismatched=(), claim="holds", **observations):
+    return {"outcome": "passed", "observations": observations, "claim": {"verdict": claim},
             "expectation": {"verdict": verdict, "applied": [{"observations": ["wait_ms", "reused"]}],
                             "mismatches": [{"observation": m} for m in mismatched]}}
 
@@ -116,6 +116,19 @@ def test_repeats_tell_a_varying_value_from_a_varying_verdict():
                               _entry("unexpected", ["wait_ms"], wait_ms=400, reused=True)])
     assert not flipping["stable"]
     assert "wait_ms [950, 400]" in repeats.unstable_text(flipping)
+
+
+def test_a_claim_that_flips_between_draws_is_unstable_and_changes_the_gate():
+    """Every draw's expectation passes, the claim does not say the same twice: not a pass."""
+    flipping = repeats.block([_entry("as_expected", wait_ms=984, reused=True),
+                              _entry("as_expected", claim="refuted", wait_ms=29, reused=True)])
+    assert not flipping["stable"]
+    assert flipping["claim_verdicts"] == ["holds", "refuted"]
+    assert "claim ['holds', 'refuted']" in repeats.unstable_text(flipping)
+    passed = {"status": "pass", "why": None, "relaxed_by": None}
+    assert repeats.gate(flipping, passed)["status"] == "changed"
+    steady = repeats.block([_entry("as_expected", claim="refuted", wait_ms=w, reused=True) for w in (29, 240)])
+    assert steady["stable"] and repeats.gate(steady, passed) is passed
 
 
 def test_an_interrupt_does_not_wait_for_another_runs_lock(tmp_path, monkeypatch):
