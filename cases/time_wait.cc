@@ -1,5 +1,9 @@
 #include "cases/time_wait.h"
 
+#include <time.h>
+
+#include <cerrno>
+#include <optional>
 #include <thread>
 
 namespace tcprepro {
@@ -12,15 +16,48 @@ void SetClientReuse(TwoHostLab& lab, const std::string& tw_reuse, bool small_del
   lab.Observe("tw_reuse_delay_default", delay ? *delay : "absent");
 }
 
-void ClientActiveClose(TwoHostLab& lab, UniqueFd& client, UniqueFd& server) {
+namespace {
+
+// The next whole second of CLOCK_MONOTONIC at least `lead` (plus half of it,
+// for a late wake-up) away; sleeps until `lead` before it. A wake-up later
+// than half the lead (a loaded machine, a TCG guest) moves to the next second.
+Clock::time_point SleepUntilBeforeSecondTick(std::chrono::milliseconds lead) {
+  for (;;) {
+    const auto now = Clock::now();
+    auto tick = std::chrono::ceil<std::chrono::seconds>(now.time_since_epoch() + lead + lead / 2);
+    const Clock::time_point at{std::chrono::duration_cast<Clock::duration>(tick - lead)};
+    timespec ts{};
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+    ts.tv_sec = ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    // steady_clock is CLOCK_MONOTONIC (libstdc++); an absolute wait does not drift.
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
+    }
+    const Clock::time_point tick_at{std::chrono::duration_cast<Clock::duration>(tick)};
+    if (tick_at - Clock::now() > lead / 2) return tick_at;
+  }
+}
+
+}  // namespace
+
+ServerClose ClientActiveClose(TwoHostLab& lab, UniqueFd& client, UniqueFd& server, ServerFin when) {
   client.reset();
   char byte;
   if (::recv(server.get(), &byte, 1, 0) != 0) throw LabError("the server did not read EOF after the client's close");
+  std::optional<Clock::time_point> tick;
+  if (when == ServerFin::kBeforeSecondTick) tick = SleepUntilBeforeSecondTick(kFinBeforeTick);
+  ServerClose out{Clock::now()};
+  // On loopback and veth the FIN is delivered in softirq before close() returns.
   server.reset();
+  if (tick) {
+    out.before_tick = Clock::now() < *tick;
+    out.ms_before_tick = std::chrono::duration<double, std::milli>(*tick - out.fin_at).count();
+  }
   if (!WaitFor([&] { return TcpTableState(lab.client(), lab.family(), kClientPort, kServerPort) == "TIME_WAIT"; },
                kEventDeadline)) {
     throw LabError("the client's 4-tuple never reached TIME_WAIT");
   }
+  return out;
 }
 
 Reconnect ReconnectUntilReuse(TwoHostLab& lab, Clock::time_point since, std::chrono::milliseconds deadline,
@@ -37,11 +74,13 @@ Reconnect ReconnectUntilReuse(TwoHostLab& lab, Clock::time_point since, std::chr
     const auto start = Clock::now();
     out.err = ConnectErrno(fd.get(), server);
     out.connect_ms = MillisSince(start);
+    const double at_ms = std::chrono::duration<double, std::milli>(start - since).count();
     if (out.err != EADDRNOTAVAIL) {
-      out.wait_ms = std::chrono::duration<double, std::milli>(start - since).count();
+      out.wait_ms = at_ms;
       if (out.err == 0) out.fd = std::move(fd);
       return out;
     }
+    out.last_refused_ms = at_ms;
     if (Clock::now() >= until) {
       out.wait_ms = MillisSince(since);
       return out;

@@ -55,15 +55,35 @@ class TimeWaitOverVeth : public LabStory {};
 // to 1 ms when `small_delay`. Observes the delay's default ("absent" without it).
 void SetClientReuse(TwoHostLab& lab, const std::string& tw_reuse, bool small_delay);
 
+// When the server's FIN leaves in a reuse story. Its arrival stamps the
+// client's TIME_WAIT: before v6.14 in whole seconds of ktime_get_seconds()
+// (tw_ts_recent_stamp), and reuse is allowed once that clock has ticked past
+// the stamp, anywhere in (0, 1] s after it depending on where in the second
+// the FIN arrived; from v6.14 in milliseconds (tw_entry_stamp), reuse after
+// tcp_tw_reuse_delay. kBeforeSecondTick places the FIN kFinBeforeTick before
+// the monotonic clock's next whole second (CLOCK_MONOTONIC's seconds are
+// ktime_get_seconds()), so the reuse delay is the same in every run: a
+// fraction of a second before v6.14, the full delay from it.
+enum class ServerFin { kAtOnce, kBeforeSecondTick };
+inline constexpr auto kFinBeforeTick = 300ms;
+
 // The client closes first, the server follows: the client's 4-tuple
 // (kClientPort) ends in TIME_WAIT. Throws if it does not get there.
-void ClientActiveClose(TwoHostLab& lab, UniqueFd& client, UniqueFd& server);
+struct ServerClose {
+  Clock::time_point fin_at;   // just before the server's close(), which sends its FIN
+  bool before_tick = true;    // kBeforeSecondTick: close() returned before the tick, so
+                              // the FIN was stamped in the second before it
+  double ms_before_tick = 0;  // kBeforeSecondTick: from fin_at to the tick
+};
+ServerClose ClientActiveClose(TwoHostLab& lab, UniqueFd& client, UniqueFd& server,
+                              ServerFin when = ServerFin::kAtOnce);
 
 struct Reconnect {
   UniqueFd fd;
   int err = 0;               // the last connect() errno
   int attempts = 0;          // connect() calls, EADDRNOTAVAIL ones included
   double wait_ms = 0;        // from `since` to the call that did not fail with EADDRNOTAVAIL
+  double last_refused_ms = 0;  // from `since` to the last call that did (0 if none)
   double connect_ms = 0;     // that call's own duration (SYN to established)
   std::string server_state;  // the server socket's state just before that call, if asked
 };

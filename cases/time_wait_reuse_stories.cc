@@ -8,7 +8,15 @@
 namespace tcprepro {
 namespace {
 
-// One connection closed by the client, then reconnects on the same 4-tuple
+// A round decides the reuse delay when the kernel's moment of allowing it is
+// pinned between a refused reconnect and the first one that was not, less than
+// kPinnedWithin apart, and the FIN was stamped before the tick. A stall of the
+// story (a loaded machine, a starved TCG guest) leaves a round undecided: the
+// reused connection is closed the same way and measured again.
+constexpr double kPinnedWithinMs = 200;
+constexpr int kRounds = 3;
+
+// A connection closed by the client, then reconnects on the same 4-tuple
 // until the kernel allows it or the deadline.
 void ReuseSweepStory(TwoHostLab& lab, const std::string& tw_reuse, bool timestamps) {
   SetClientReuse(lab, tw_reuse, /*small_delay=*/false);
@@ -17,11 +25,27 @@ void ReuseSweepStory(TwoHostLab& lab, const std::string& tw_reuse, bool timestam
   UniqueFd client = lab.Connect(kServerPort, kIoTimeoutMillis);
   UniqueFd server = Accept(listener.get(), kIoTimeoutMillis);
   ASSERT_EQ(LocalEndpoint(client.get()).port, kClientPort);
-  ASSERT_TRUE(Echo(client.get(), server.get()));
-  ClientActiveClose(lab, client, server);
-  const auto in_time_wait = Clock::now();
-
-  Reconnect again = ReconnectUntilReuse(lab, in_time_wait, kReuseDeadline);
+  // Where reuse can happen, the FIN that stamps the TIME_WAIT goes just before
+  // the seconds clock ticks, so the delay measured does not depend on luck.
+  const bool may_reuse = tw_reuse != "0" && timestamps;
+  ServerClose closed;
+  Reconnect again;
+  int round = 0;
+  for (;;) {
+    ++round;
+    ASSERT_TRUE(Echo(client.get(), server.get()));
+    closed = ClientActiveClose(lab, client, server, may_reuse ? ServerFin::kBeforeSecondTick : ServerFin::kAtOnce);
+    again = ReconnectUntilReuse(lab, closed.fin_at, kReuseDeadline);
+    const bool pinned = closed.before_tick && again.wait_ms - again.last_refused_ms <= kPinnedWithinMs;
+    if (!may_reuse || again.err != 0 || pinned) break;
+    if (round == kRounds) {
+      throw LabError("the reuse delay was not pinned in " + std::to_string(kRounds) + " rounds (last: refused at " +
+                     std::to_string(again.last_refused_ms) + " ms, reused at " + std::to_string(again.wait_ms) +
+                     " ms after the FIN): the machine stalled the story");
+    }
+    client = std::move(again.fd);
+    server = Accept(listener.get(), kIoTimeoutMillis);
+  }
   const bool reused = again.err == 0;
   UniqueFd accepted;
   if (reused) accepted = Accept(listener.get(), kIoTimeoutMillis);
@@ -31,11 +55,17 @@ void ReuseSweepStory(TwoHostLab& lab, const std::string& tw_reuse, bool timestam
   lab.Observe("reconnect_errno", ErrnoName(again.err));
   lab.Observe("reconnect_attempts", again.attempts);
   lab.Observe("reuse_wait_ms", reused ? nlohmann::json(again.wait_ms) : nlohmann::json(nullptr));
+  lab.Observe("reuse_refused_until_ms", again.last_refused_ms);
   lab.Observe("deadline_ms", std::chrono::milliseconds(kReuseDeadline).count());
+  if (may_reuse) {
+    lab.Observe("fin_ms_before_tick", closed.ms_before_tick);
+    lab.Observe("rounds", round);
+  }
   const auto flow = StoryFlow(lab.ClientSegments());
   const auto isns = ClientIsns(flow);
   // The reused connection's ISN is the TIME_WAIT's snd_nxt + 65535 + 2
-  // (tcp_twsk_unique()): take snd_nxt from the client's FIN.
+  // (tcp_twsk_unique()): take snd_nxt from the client's FIN before it (the
+  // last one: the reused connection is still open).
   std::optional<uint32_t> old_snd_nxt;
   bool timestamps_on_syn = false;
   for (const auto& s : flow) {
@@ -43,7 +73,7 @@ void ReuseSweepStory(TwoHostLab& lab, const std::string& tw_reuse, bool timestam
     if (FromClient(s) && s.syn()) timestamps_on_syn = s.ts_val.has_value();
   }
   if (reused && isns.size() >= 2 && old_snd_nxt) {
-    lab.Observe("reused_isn_minus_old_snd_nxt", static_cast<int64_t>(isns[1] - *old_snd_nxt));
+    lab.Observe("reused_isn_minus_old_snd_nxt", static_cast<int64_t>(isns.back() - *old_snd_nxt));
   }
   lab.Observe("timestamps_negotiated", timestamps_on_syn);
 }
