@@ -34,6 +34,14 @@ def satisfies(condition, observed) -> bool:
     return condition == observed
 
 
+def bounded(conditions: dict) -> list[str]:
+    """The observations a condition bounds by min/max: measurements (a timing, a share, a
+    count of tries) that vary from run to run inside their bounds. The report compares
+    them by the expectations that judge them, never by value (reports/observations.py)."""
+    return sorted(name for name, condition in conditions.items()
+                  if isinstance(condition, dict) and {"min", "max"} & set(condition))
+
+
 def mismatches(conditions: dict, observations: dict) -> list[dict]:
     out = []
     for name, condition in conditions.items():
@@ -84,7 +92,7 @@ def _base(applicable: list[catalogue.Expectation]) -> dict:
         "source": " | ".join(e.source for e in applicable) or None,
         # One entry per expectation that applies: what the report cites when kernels differ.
         "applied": [{"kernels": e.kernels, "source": e.source, "observations": sorted(e.observations),
-                     **({"when": dict(e.when)} if e.when else {})}
+                     "bounded": bounded(e.observations), **({"when": dict(e.when)} if e.when else {})}
                     for e in applicable],
         "mismatches": [],
         "note": None,

@@ -22,6 +22,7 @@ class Applied:
     source: str
     observations: frozenset[str] | None  # None: not recorded (results older than 'applied')
     when: tuple[tuple[str, str], ...] = ()  # the sysctl values it depends on (a configuration)
+    bounded: frozenset[str] | None = None  # the observations it bounds by min/max; None: not recorded
 
     @property
     def identity(self) -> tuple:
@@ -49,7 +50,8 @@ def applied_expectations(result: dict) -> list[Applied]:
         return [
             Applied(str(entry.get("kernels") or ""), str(entry.get("source") or ""),
                     frozenset(entry.get("observations") or ()),
-                    tuple(sorted((str(k), str(v)) for k, v in (entry.get("when") or {}).items())))
+                    tuple(sorted((str(k), str(v)) for k, v in (entry.get("when") or {}).items())),
+                    frozenset(entry["bounded"]) if isinstance(entry.get("bounded"), list) else None)
             for entry in applied if isinstance(entry, dict)
         ]
     return _from_joined(expectation.get("kernels"), expectation.get("source"))

@@ -9,13 +9,19 @@ copied into every result). They are of two kinds:
   from run to run; they are shown, never compared (their bounds are judged by the
   expectation verdict, which is compared).
 
-Results carry no variance, so "measured" is inferred: a name that says time, a
-fractional number, a long list of numbers, or numbers that already differ between
-variants of the scenario on one kernel (the noise of a random draw).
+Results carry no variance, so "measured" is read from what does not change
+between runs: a name that says time, a fractional number, a long list of numbers,
+or an observation an expectation bounds by min/max (`bounded` in the result's
+applied expectations). Results written before `bounded` existed fall back on
+numbers that differ between variants of the scenario on one kernel (the noise of
+a random draw) — a rule that can decide differently in two runs of the same
+kernels, which the headline must not (reports/headline.py).
 """
 
 import re
 from numbers import Number
+
+from .expectations import applied_expectations
 
 TIMING = re.compile(r"(_ms|_us|_ns|_seconds|_secs?|_s)$|elapsed|duration|rtt|latency", re.IGNORECASE)
 MAX_BEHAVIOUR_LIST = 16  # longer lists of numbers are samples (a port sequence), not a behaviour
@@ -42,13 +48,17 @@ def measured_keys(keys: list[str], per_kernel: list[list[dict]]) -> set[str]:
 def _is_measured(key: str, per_kernel: list[list[dict]]) -> bool:
     if is_timing(key):
         return True
+    applied = [a for results in per_kernel for result in results for a in applied_expectations(result)]
+    if any(a.bounded and key in a.bounded for a in applied):
+        return True
+    recorded = any(a.bounded is not None for a in applied)
     for results in per_kernel:
         values = [(result.get("observations") or {})[key] for result in results
                   if key in (result.get("observations") or {})]
         if any(_fractional(value) or _sample(value) for value in values):
             return True
         numbers = {value for value in values if _number(value)}
-        if len(numbers) > 1:  # variants of one kernel disagree: run-to-run noise
+        if not recorded and len(numbers) > 1:  # variants of one kernel disagree: run-to-run noise
             return True
     return False
 
