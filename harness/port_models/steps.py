@@ -53,14 +53,20 @@ def summary(ports: Sequence[int], schedule: Sequence[Hashable], low: int, high: 
         "delta_min": min(deltas),
         "delta_max": max(deltas),
         "delta_mean": round(sum(deltas) / len(deltas), 3),
+        # The mean of the steps a per-destination table makes (1..16), without the
+        # jump a 10 s re-salt of the secret makes when the sequence crosses one: a
+        # draw that crossed it must not read as another algorithm.
+        "delta_mean_at_most_16": _mean([d for d in deltas if 1 <= d <= 16]),
         "distinct_deltas": len(set(deltas)),
         "share_deltas_exactly_1": _share(deltas, lambda d: d == 1),
         "share_deltas_exactly_2": _share(deltas, lambda d: d == 2),
         "share_deltas_even_2_to_16": _share(deltas, lambda d: d % 2 == 0 and 2 <= d <= 16),
         "share_deltas_at_most_16": _share(deltas, lambda d: 1 <= d <= 16),
     })
-    back_to_back = [s.delta for s in found if s.gap == 0]
-    interleaved = [s.delta for s in found if s.gap > 0]
+    # Steps of 1..16 only, as delta_mean_at_most_16: a re-salt's jump in one of
+    # the two means would move the ratio by an order of magnitude.
+    back_to_back = [s.delta for s in found if s.gap == 0 and 1 <= s.delta <= 16]
+    interleaved = [s.delta for s in found if s.gap > 0 and 1 <= s.delta <= 16]
     if back_to_back and interleaved:
         alone, mixed = sum(back_to_back) / len(back_to_back), sum(interleaved) / len(interleaved)
         out.update({
@@ -69,6 +75,10 @@ def summary(ports: Sequence[int], schedule: Sequence[Hashable], low: int, high: 
             "interleaving_ratio": round(mixed / alone, 3) if alone else None,
         })
     return out
+
+
+def _mean(values: list[int]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
 
 
 # Parity shares judged by the S2 catalogue, each from a port list a case

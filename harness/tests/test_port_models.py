@@ -117,6 +117,26 @@ def test_summary_reports_the_interleaving_ratio():
     assert stats["interleaving_ratio"] == 2
 
 
+def test_a_re_salt_jump_moves_the_mean_of_all_steps_but_not_the_judged_means():
+    """Bookworm's S2a read delta_mean 25.9 in one run: its sequence crossed a 10 s re-salt."""
+    rng = random.Random(7)
+    ports, port = [], 32768
+    for n in range(200):
+        port += 3000 if n == 100 else rng.randrange(8) * 2 + 2  # one jump where the secret changed
+        ports.append(port)
+    stats = summary(ports, ["A"] * 200, 32768, 60999)
+    assert stats["delta_mean"] > 20
+    assert 7 <= stats["delta_mean_at_most_16"] <= 11
+    schedule = ["A"] * 100 + ["A", "B", "C", "D"] * 25  # per-destination slots, one jump in A's
+    last = {"A": 32768, "B": 40000, "C": 48000, "D": 56000}
+    ports = []
+    for n, dest in enumerate(schedule):
+        last[dest] += 3000 if n == 150 else rng.randrange(8) * 2 + 2
+        ports.append(last[dest])
+    stats = summary(ports, schedule, 32768, 60999)
+    assert 0.7 <= stats["interleaving_ratio"] <= 1.4
+
+
 # --- the fit ---
 
 @pytest.mark.parametrize("model", list(MODELS))
