@@ -68,6 +68,8 @@ def unstable_text(repeats: dict) -> str:
         parts.append(f"claim {repeats['claim_verdicts']}")
     parts += [f"{name} {json.dumps(o['values'])}" for name, o in repeats["observations"].items()
               if not o.get("judgement_stable", True)]
+    if repeats.get("missing_runs"):
+        parts.append(f"{repeats['missing_runs']} of the draws did not run")
     return f"unstable over {repeats['runs']} runs: " + "; ".join(parts)
 
 

@@ -129,6 +129,8 @@ def test_a_claim_that_flips_between_draws_is_unstable_and_changes_the_gate():
     assert repeats.gate(flipping, passed)["status"] == "changed"
     steady = repeats.block([_entry("as_expected", claim="refuted", wait_ms=w, reused=True) for w in (29, 240)])
     assert steady["stable"] and repeats.gate(steady, passed) is passed
+    cut_short = {**repeats.block([_entry("as_expected", wait_ms=29, reused=True)]), "stable": False, "missing_runs": 2}
+    assert repeats.unstable_text(cut_short).endswith("2 of the draws did not run")
 
 
 def test_an_interrupt_does_not_wait_for_another_runs_lock(tmp_path, monkeypatch):
