@@ -94,7 +94,7 @@ def test_when_expectations_replace_the_defaults_ones():
     configured = judge.judge_expectation(s, {"reused": False}, (6, 1, 0), {"net.ipv4.tcp_timestamps": {"0"}})
     assert configured["verdict"] == "as_expected"
     assert configured["applied"] == [{"kernels": ">=4.18", "source": "no timestamps", "observations": ["reused"],
-                                      "when": {"net.ipv4.tcp_timestamps": "0"}}]
+                                      "bounded": [], "when": {"net.ipv4.tcp_timestamps": "0"}}]
     assert judge.judge_expectation(s, {"reused": True}, (6, 1, 0),
                                    {"net.ipv4.tcp_timestamps": {"0"}})["verdict"] == "unexpected"
 
