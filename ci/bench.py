@@ -10,8 +10,8 @@
 
   ci/bench.py --costs
       measures what each story costs, each test alone on this machine: wall
-      and CPU seconds, into harness/story_costs.json (the scheduler's table;
-      harness/scheduler.py). Rerun it when stories are added or changed.
+      and CPU seconds, into harness/run/story_costs.json (the scheduler's table;
+      harness/run/scheduler.py). Rerun it when stories are added or changed.
 
 Run as root from the repository, on an otherwise idle machine for --costs.
 """
@@ -29,7 +29,8 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness import cases, catalogue, scheduler  # noqa: E402
+from harness.judge import catalogue  # noqa: E402
+from harness.run import cases, scheduler  # noqa: E402
 
 
 def measure_costs(build: pathlib.Path, out: pathlib.Path) -> None:
@@ -82,7 +83,7 @@ def bench_runs(kernels: list[str], runs: int, extra: list[str]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--costs", action="store_true", help="measure harness/story_costs.json")
+    parser.add_argument("--costs", action="store_true", help="measure harness/run/story_costs.json")
     parser.add_argument("--kernel", action="append", default=[], metavar="SPEC")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--build-dir", type=pathlib.Path, default=REPO / "build")

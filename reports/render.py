@@ -8,7 +8,7 @@ import jinja2
 
 from markupsafe import Markup
 
-from . import ladder
+from contract import ladder
 from .load import load_result_sets
 from .model import build_report
 

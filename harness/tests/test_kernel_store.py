@@ -3,7 +3,7 @@ import pathlib
 
 import pytest
 
-from harness import kernel_store
+from harness.kernels import kernel_store
 
 
 @pytest.mark.parametrize("text,kind,suite,version", [
@@ -151,7 +151,7 @@ def test_cache_lock_is_exclusive_across_processes(tmp_path, monkeypatch):
 
 def test_local_modules_folder_with_boot_modules_built_in(tmp_path, monkeypatch):
     # `make modules_install` of a kernel with virtio_pci and 9p built in: modules.builtin says so.
-    from harness import guest_image
+    from harness.targets import guest_image
     monkeypatch.setattr(kernel_store, "CACHE", tmp_path / "cache")
     image = tmp_path / "bzImage"
     _bzimage(image, "6.19.0")

@@ -5,7 +5,9 @@ import time
 
 import pytest
 
-from harness import cases, guest, repeats, scheduler
+from harness.run import cases, scheduler
+from harness.targets import guest
+from harness.judge import repeats
 
 
 def test_waiting_items_run_together_cpu_bound_ones_up_to_the_slots():
@@ -122,7 +124,7 @@ def test_an_interrupt_does_not_wait_for_another_runs_lock(tmp_path, monkeypatch)
     """Another run on the machine holds the lock; Ctrl-C must still end this one at once."""
     import fcntl
     import subprocess
-    from harness import processes
+    from harness.run import processes
     monkeypatch.setattr(scheduler, "LOCKS", tmp_path)
     holder = subprocess.Popen(["flock", str(tmp_path / "S1.lock"), "sleep", "30"])
     try:
