@@ -8,10 +8,13 @@
       whole command's wall time (for several kernels from a warm cache: the
       five-kernel figure README quotes).
 
-  ci/bench.py --costs
-      measures what each story costs, each test alone on this machine: wall
-      and CPU seconds, into harness/story_costs.json (the scheduler's table;
-      harness/scheduler.py). Rerun it when stories are added or changed.
+  ci/bench.py --costs [--kernel SPEC]
+      measures what each story costs, each test alone: wall and CPU seconds,
+      into harness/story_costs.json (the one cost table, harness/story_costs.py).
+      Without --kernel on this machine (the host's table, the scheduler's); with
+      --kernel inside a guest of that kernel booted by `./tcprepro exec` (the
+      table of its kernel series, which that guest's lanes use). Rerun it when
+      stories are added or changed.
 
 Run as root from the repository, on an otherwise idle machine for --costs.
 """
@@ -29,10 +32,11 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness import cases, catalogue, scheduler  # noqa: E402
+from harness import cases, catalogue, kernel, story_costs  # noqa: E402
+import machine  # noqa: E402  (ci/machine.py)
 
 
-def measure_costs(build: pathlib.Path, out: pathlib.Path) -> None:
+def _measure_here(build: pathlib.Path) -> dict[str, dict]:
     tests = cases.discover(catalogue.load(), build)
     table = {}
     with tempfile.TemporaryDirectory(prefix="tcprepro-costs-") as evidence:
@@ -42,12 +46,34 @@ def measure_costs(build: pathlib.Path, out: pathlib.Path) -> None:
                 sys.exit(f"ci/bench.py: {test.id} failed while measuring ({raw.reason}); fix it first")
             table[test.id] = {"seconds": raw.duration_seconds, "cpu_seconds": raw.cpu_seconds}
             print(f"{raw.duration_seconds:7.3f} s wall {raw.cpu_seconds:7.3f} s CPU  {test.id}", flush=True)
-    document = {"measured": datetime.date.today().isoformat(),
-                "how": "ci/bench.py --costs: each test alone, wall and CPU (user + system) seconds",
-                "tests": table}
-    out.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
-    cpu_bound = sum(cost.cpu_bound for cost in scheduler.load_costs(out).values())
-    print(f"{len(table)} tests, {cpu_bound} CPU-bound; written to {out.relative_to(REPO)}")
+    return table
+
+
+def measure_costs(build: pathlib.Path, spec: str | None, table_out: pathlib.Path | None) -> None:
+    how = "ci/bench.py --costs: each test alone, wall and CPU (user + system) seconds"
+    today = datetime.date.today().isoformat()
+    if table_out is not None:  # inside the guest: hand the table to the host
+        table_out.write_text(json.dumps({"kernel": kernel.format_version(kernel.running_kernel().upstream),
+                                         "tests": _measure_here(build)}))
+        return
+    if spec is None:
+        story_costs.write(_measure_here(build), how, today, machine=machine.describe())
+        where = "host"
+    else:
+        with tempfile.TemporaryDirectory(prefix="tcprepro-costs-") as folder:
+            argv = [str(REPO / "tcprepro"), "exec", "--kernel", spec, "--out", folder, "--",
+                    "/usr/bin/python3", str(REPO / "ci" / "bench.py"), "--costs",
+                    "--build-dir", str(build.resolve()), "--table-out", f"{folder}/costs.json"]
+            status = subprocess.run(argv, cwd=REPO).returncode
+            if status != 0 or not (pathlib.Path(folder) / "costs.json").is_file():
+                sys.exit(f"ci/bench.py: measuring in {spec} failed (exit {status}); see the output above")
+            measured = json.loads((pathlib.Path(folder) / "costs.json").read_text())
+        where = story_costs.series(kernel.parse_version(measured["kernel"]))
+        story_costs.write(measured["tests"], f"{how}, inside a TCG guest of {spec} ({measured['kernel']})", today,
+                          where, machine.describe())
+    costs = story_costs.load(None if where == "host" else where)
+    print(f"{len(costs.measured)} tests, {sum(c.cpu_bound for c in costs.measured.values())} CPU-bound; "
+          f"written to {story_costs.TABLE.relative_to(REPO)} ({costs.where})")
 
 
 def bench_runs(kernels: list[str], runs: int, extra: list[str]) -> None:
@@ -82,13 +108,16 @@ def bench_runs(kernels: list[str], runs: int, extra: list[str]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--costs", action="store_true", help="measure harness/story_costs.json")
+    parser.add_argument("--costs", action="store_true", help="measure harness/story_costs.json (with --kernel: in a guest)")
+    parser.add_argument("--table-out", type=pathlib.Path, help=argparse.SUPPRESS)  # --costs inside the guest
     parser.add_argument("--kernel", action="append", default=[], metavar="SPEC")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--build-dir", type=pathlib.Path, default=REPO / "build")
     args, extra = parser.parse_known_args()
     if args.costs:
-        measure_costs(args.build_dir, scheduler.COSTS)
+        if len(args.kernel) > 1:
+            parser.error("--costs measures one kernel at a time: give at most one --kernel")
+        measure_costs(args.build_dir, args.kernel[0] if args.kernel else None, args.table_out)
     else:
         bench_runs(args.kernel, args.runs, extra)
     return 0

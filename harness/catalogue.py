@@ -60,6 +60,22 @@ class Lacks:
 
 
 @dataclasses.dataclass(frozen=True)
+class Shares:
+    """Kernel-global state a story observes, which another story could move (catalogue key `shares`).
+
+    `among`: "variant" (every story of the family with the same variant shares one
+    instance) or "result" (each result shares its instance only with itself: its
+    other draws, other runs). Stories holding the same `lock` never run at once."""
+    state: str
+    among: str
+
+    def lock(self, family: str, result_id: str, variant: str) -> str:
+        if self.among == "variant":
+            return f"{self.state}-{family}-{variant}"
+        return f"{self.state}-" + "".join(c if c.isalnum() else "_" for c in result_id)
+
+
+@dataclasses.dataclass(frozen=True)
 class Scenario:
     id: str
     family: str
@@ -70,6 +86,7 @@ class Scenario:
     expectations: list[Expectation]
     known_through: kernel.Version
     lacks: list[Lacks] = dataclasses.field(default_factory=list)
+    shares: Shares | None = None
 
     @property
     def gtest_name(self) -> str:
@@ -174,8 +191,13 @@ def _load_family(path: pathlib.Path) -> Family:
             id=sid, family=family_id, title=entry["title"], claim=entry["claim"],
             claim_holds_when=entry["claim_holds_when"], key_observations=entry.get("key_observations", []),
             expectations=expectations, known_through=known_through,
-            lacks=[_lacks(table, here) for table in entry.get("lacks", [])])
+            lacks=[_lacks(table, here) for table in entry.get("lacks", [])],
+            shares=_shares(entry.get("shares", data.get("shares"))))
     return Family(family_id, data["title"], data["program"], scenarios)
+
+
+def _shares(table: dict | None) -> Shares | None:
+    return Shares(table["state"], table["among"]) if table else None
 
 
 def _lacks(table: dict, where: str) -> Lacks:

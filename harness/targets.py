@@ -16,7 +16,7 @@ import shlex
 
 from typing import Callable
 
-from harness import cases, guest, kernel, kernel_store, progress, qemu, scheduler
+from harness import cases, guest, kernel, kernel_store, progress, qemu, scheduler, story_costs
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 # Environment variables a case program reads, handed on into the guest.
@@ -42,13 +42,12 @@ class HostTarget:
         """Each test in a process of its own, as many at once as their costs allow
         (scheduler.py); `jobs`, when given, also bounds how many run at once."""
         events = events or progress.Events()
-        costs = scheduler.load_costs()
+        costs = story_costs.load()
 
-        def cost_of(item: tuple[cases.CaseTest, int]) -> scheduler.Cost:
+        def cost_of(item: tuple[cases.CaseTest, int]) -> story_costs.Cost:
             test = item[0]
-            cost = costs.get(test.id, scheduler.UNKNOWN)
-            return scheduler.Cost(cost.seconds, cost.cpu_bound or jobs is not None,
-                                  scheduler.kernel_global_lock(test.scenario.family, test.id, test.variant_name))
+            cost = costs.of(test.id)
+            return story_costs.Cost(cost.seconds, cost.cpu_bound or jobs is not None, scheduler.lock_of(test))
 
         def run_one(item: tuple[cases.CaseTest, int]) -> cases.RawResult:
             events.started(item[0].id)

@@ -182,3 +182,12 @@ def test_every_share_the_catalogue_judges_is_derived_by_the_harness():
               for conditions in [s.claim_holds_when, *(e.observations for e in s.expectations)]
               for name in conditions if "share" in name}
     assert judged and sorted(judged - set(derived)) == []
+
+
+def test_every_range_example_in_the_format_page_parses():
+    """docs/catalogue.md once showed `=5.10`, which the range parser rejects."""
+    page = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "catalogue.md").read_text()
+    examples = re.findall(r"`([<>=!][^`]*\d)`", page)
+    assert len(examples) >= 3
+    for example in examples:
+        kernel.validate_range(example)
