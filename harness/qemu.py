@@ -23,6 +23,7 @@ import os
 import pathlib
 import platform
 import re
+import select
 import shutil
 import subprocess
 import threading
@@ -47,7 +48,12 @@ class GuestError(RuntimeError):
         self.console = console
 
 
-class BootTimeout(GuestError):
+class BootFailed(GuestError):
+    """The guest never came up (no "up" marker): the kernel died or hung while booting.
+    No story ran, so booting again is safe (harness/targets.py retries)."""
+
+
+class BootTimeout(BootFailed):
     pass
 
 
@@ -58,6 +64,28 @@ class GuestRun:
     boot_seconds: float  # QEMU start to the "up" marker
     total_seconds: float
     console: pathlib.Path
+    cpu_seconds: float | None = None  # QEMU's user + system CPU, all its threads
+
+
+def _reap(process: subprocess.Popen, timeout: float | None) -> float | None:
+    """Waits up to `timeout` seconds (None: for ever) for `process` to end and reaps it;
+    its CPU seconds (user + system), or None if it still runs. wait4() rather than
+    Popen.wait: it returns the moment QEMU ends and says what it cost."""
+    if process.returncode is not None:
+        return None
+    pidfd = os.pidfd_open(process.pid)
+    try:
+        if not select.select([pidfd], [], [], timeout)[0]:
+            return None
+    finally:
+        os.close(pidfd)
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    except ChildProcessError:  # reaped by an interrupt's kill_running meanwhile
+        process.poll()
+        return None
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
 
 
 def require_qemu() -> str:
@@ -139,35 +167,36 @@ def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, ou
 
         reader = threading.Thread(target=read_console, daemon=True)
         reader.start()
+        cpu: list[float | None] = []
         try:
             if not up_event.wait(boot_timeout) or not up_at:
                 if qemu.poll() is None:
                     raise BootTimeout(f"{image.spec}: guest did not boot within {boot_timeout:.0f} s under "
                                       f"{accelerator}; console log: {console}", console)
-                raise GuestError(f"{image.spec}: QEMU ended (status {qemu.returncode}) before the guest "
+                raise BootFailed(f"{image.spec}: QEMU ended (status {qemu.returncode}) before the guest "
                                  f"came up; console log: {console}", console)
             if not finished.wait(max(1.0, timeout - (time.monotonic() - started))):
                 raise GuestError(f"{image.spec}: guest did not finish within {timeout:.0f} s; "
                                  f"console log: {console}", console)
-            try:
-                qemu.wait(timeout=POWEROFF_GRACE)
-            except subprocess.TimeoutExpired:
+            cpu.append(_reap(qemu, POWEROFF_GRACE))
+            if qemu.returncode is None:
                 log.write(f"# tcprepro: the guest did not power off within {POWEROFF_GRACE:.0f} s of its last "
                           "marker; ended by the harness\n")
                 qemu.kill()
-                qemu.wait()
+                cpu[-1] = _reap(qemu, None)
             reader.join(timeout=5)
         finally:
-            if qemu.poll() is None:
+            if qemu.returncode is None:
                 qemu.kill()
-                qemu.wait()
+                _reap(qemu, None)
             processes.forget(qemu)
     if failed:
         raise GuestError(f"{image.spec}: guest init failed: {failed[0]}; console log: {console}", console)
     if not done:
         raise GuestError(f"{image.spec}: guest did not finish (it stopped without the done marker; "
                          f"a panic?); console log: {console}", console)
-    return GuestRun(accelerator, done[0], round(up_at[0], 2), round(time.monotonic() - started, 2), console)
+    return GuestRun(accelerator, done[0], round(up_at[0], 2), round(time.monotonic() - started, 2), console,
+                    round(cpu[0], 2) if cpu and cpu[0] is not None else None)
 
 
 def _probe_key() -> str:
