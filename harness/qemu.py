@@ -105,12 +105,13 @@ def _hidden_by_guest_tmpfs(paths: list[pathlib.Path]) -> list[pathlib.Path]:
 
 def _command(image: kernel_store.KernelImage, initrd: pathlib.Path, accelerator: str, cpus: int,
              out: pathlib.Path | None, job: pathlib.Path | None, cwd: pathlib.Path,
-             keep: list[pathlib.Path]) -> list[str]:
+             keep: list[pathlib.Path], tcg_thread: str | None = None) -> list[str]:
     append = ["console=ttyS0", "panic=-1", "loglevel=4", "tsc=reliable"]
     command = [require_qemu(), "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                "-serial", "stdio", "-m", str(MEMORY_MB), "-smp", str(cpus),
                "-kernel", str(image.vmlinuz), "-initrd", str(initrd)]
-    command += ["-accel", "kvm", "-cpu", "host"] if accelerator == "kvm" else ["-accel", "tcg", "-cpu", "max"]
+    tcg = "tcg" + (f",thread={tcg_thread}" if tcg_thread else "")  # "single": one host thread for every vCPU
+    command += ["-accel", "kvm", "-cpu", "host"] if accelerator == "kvm" else ["-accel", tcg, "-cpu", "max"]
     if job is not None:
         command += ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
                     "-virtfs", f"local,path={out},mount_tag=out,security_model=none,multidevs=remap"]
@@ -123,7 +124,7 @@ def _command(image: kernel_store.KernelImage, initrd: pathlib.Path, accelerator:
 
 def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, out: pathlib.Path | None = None,
          job: pathlib.Path | None = None, cwd: pathlib.Path = pathlib.Path("/"), keep: list[pathlib.Path] = (),
-         boot_timeout: float, timeout: float, console: pathlib.Path) -> GuestRun:
+         boot_timeout: float, timeout: float, console: pathlib.Path, tcg_thread: str | None = None) -> GuestRun:
     """Boots `image`; runs `job` (a shell script under `out`) in the host-root chroot; powers off.
 
     `keep`: host folders the job reads besides `cwd` (a build folder, say).
@@ -132,7 +133,7 @@ def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, ou
         if path is not None and re.search(r"\s", str(path)):
             raise GuestError(f"{path}: paths given to the guest may not contain whitespace")
     initrd = guest_image.initramfs(image)
-    command = _command(image, initrd, accelerator, cpus, out, job, cwd, list(keep))
+    command = _command(image, initrd, accelerator, cpus, out, job, cwd, list(keep), tcg_thread)
     started = time.monotonic()
     up_at: list[float] = []
     done: list[int] = []
