@@ -3,10 +3,13 @@
 
   ci/bench.py [--kernel SPEC ...] [--runs N]
       runs `./tcprepro run` N times (default 1) with the given kernels (default:
-      the host) and prints, per run and target, the target's wall time (its
-      pytest session), its longest story, and wall / longest story; and the
-      whole command's wall time (for several kernels from a warm cache: the
-      five-kernel figure README quotes).
+      the host) and prints the machine (CPU model, cores, load average at
+      start, date) first, then per run and target the ratios: wall / longest
+      story, wall / CPU floor (CPU seconds / the cores the target may use: the
+      machine's for the host, its vCPUs for a guest), then wall, CPU seconds
+      (the host's case programs, a guest's QEMU process) and the longest story;
+      and the same for the whole command (its CPU: every process it started).
+      Paste the output whole, header included, where a figure is quoted.
 
   ci/bench.py --costs [--kernel SPEC]
       measures what each story costs, each test alone: wall and CPU seconds,
@@ -23,7 +26,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import pathlib
+import resource
 import subprocess
 import sys
 import tempfile
@@ -76,7 +81,27 @@ def measure_costs(build: pathlib.Path, spec: str | None, table_out: pathlib.Path
           f"written to {story_costs.TABLE.relative_to(REPO)} ({costs.where})")
 
 
+def _target_line(number: int, document: dict, cores: int) -> str:
+    target = document["target"]
+    longest = max((r["duration_seconds"] for r in document["results"]), default=0.0)
+    wall = document["run"]["wall_seconds"]
+    cpu = target.get("cpu_seconds")
+    used = target.get("cpus") or cores  # a guest runs on its vCPUs
+    floor = cpu / used if cpu is not None else None
+    ratios = (f"wall/longest {wall / longest:5.2f}" if longest else "wall/longest    - ") + \
+        (f"  wall/floor {wall / floor:5.2f}" if floor else "  wall/floor    - ")
+    boot = f"  boot {target['boot_seconds']:.1f} s" if target.get("boot_seconds") is not None else ""
+    failed = f"  failed boots {len(target['failed_boots'])}" if target.get("failed_boots") else ""
+    return (f"run {number} {target['name']:<16} {ratios}  wall {wall:7.2f} s  CPU "
+            + (f"{cpu:7.2f} s (floor {floor:6.2f} s on {used})" if cpu is not None else "      - ")
+            + f"  longest story {longest:6.2f} s{boot}{failed}  errors {document['summary']['error']}"
+            + f"  unexpected {document['summary']['unexpected']}")
+
+
 def bench_runs(kernels: list[str], runs: int, extra: list[str]) -> None:
+    cores = len(os.sched_getaffinity(0))
+    print(f"# {machine.describe()}")
+    print(f"# ci/bench.py {' '.join(sys.argv[1:])} (tcprepro {_revision()})", flush=True)
     command_walls = []
     for number in range(1, runs + 1):
         with tempfile.TemporaryDirectory(prefix="tcprepro-bench-") as folder:
@@ -84,26 +109,34 @@ def bench_runs(kernels: list[str], runs: int, extra: list[str]) -> None:
             argv = [str(REPO / "tcprepro"), "run", "--out", str(out), *extra]
             for spec in kernels:
                 argv += ["--kernel", spec]
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            load = os.getloadavg()[0]
             started = time.monotonic()
             status = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
             wall = time.monotonic() - started
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
             command_walls.append(wall)
+            longest = 0.0
             for results_file in sorted(out.glob("*/results.json")):
                 document = json.loads(results_file.read_text())
-                longest = max((r["duration_seconds"] for r in document["results"]), default=0.0)
-                errors = document["summary"]["error"]
-                target_wall = document["run"]["wall_seconds"]
-                ratio = target_wall / longest if longest else float("inf")
-                print(f"run {number} {document['target']['name']:<18} wall {target_wall:7.2f} s  longest story "
-                      f"{longest:6.2f} s  wall/longest {ratio:5.2f}  machinery errors {errors}  "
-                      f"unexpected {document['summary']['unexpected']}")
+                longest = max([longest] + [r["duration_seconds"] for r in document["results"]])
+                print(_target_line(number, document, cores))
                 for result in document["results"]:
                     if result["outcome"] == "error" or result["expectation"]["verdict"] == "unexpected":
                         print(f"    {result['id']}: {result['reason'] or result['expectation']['mismatches']}")
-            print(f"run {number} whole command ({' '.join(kernels) or 'host'}): {wall:.1f} s, exit {status}",
-                  flush=True)
+            print(f"run {number} whole command ({' '.join(kernels) or 'host'}): wall/longest "
+                  f"{wall / longest if longest else float('inf'):.2f}  wall/floor {wall / (cpu / cores):.2f}  "
+                  f"wall {wall:.1f} s  CPU {cpu:.1f} s (user {after.ru_utime - before.ru_utime:.1f} + system "
+                  f"{after.ru_stime - before.ru_stime:.1f}; floor {cpu / cores:.1f} s on {cores})  "
+                  f"load at start {load:.2f}  exit {status}", flush=True)
     if runs > 1:
         print(f"whole command: min {min(command_walls):.1f} s, max {max(command_walls):.1f} s over {runs} runs")
+
+
+def _revision() -> str:
+    return subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
+                          text=True).stdout.strip() or "unknown"
 
 
 def main() -> int:
