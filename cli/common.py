@@ -33,12 +33,12 @@ def _parse_selection(expression: str | None):
 
 
 
-def _selected_tests(expression: str | None, build_dir: pathlib.Path) -> list:
+def _selected_tests(expression: str | None, build_dir: pathlib.Path, families: list | None = None) -> list:
     """The built case tests -k selects (all without -k); selecting nothing is bad input."""
     from harness.run import cases
     from harness.judge import catalogue
     selected = _parse_selection(expression)
-    tests = [t for t in cases.discover(catalogue.load(), build_dir) if selected(t.id)]
+    tests = [t for t in cases.discover(families or catalogue.load(), build_dir) if selected(t.id)]
     if not tests:
         raise UsageError(f"-k {expression!r} selects no result; `./tcprepro list --variants` prints the result ids")
     return tests

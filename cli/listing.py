@@ -17,5 +17,5 @@ def cmd_list(args) -> int:
         print(f"{family.id}  {family.title}  (program cases/{family.program})")
         for scenario in family.scenarios.values():
             print(f"  {scenario.id:<22} {scenario.title}")
-            print(f"  {'':<22} claim: {scenario.claim}")
+            print(f"  {'':<22} {scenario.claim_kind}: {scenario.claim}")
     return 0

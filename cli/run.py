@@ -123,8 +123,10 @@ def cmd_run(args) -> int:
     importlib.import_module("reports")  # now, not after a Ctrl-C: the interrupted path has 2 s
     specs, configurations = _check_run_options(args)
     _parse_selection(args.k)
-    _ensure_built(args.build_dir)
-    tests = _selected_tests(args.k, args.build_dir)
+    from harness.judge import catalogue
+    families = catalogue.load()
+    _ensure_built(args.build_dir, [family.program for family in families])
+    tests = _selected_tests(args.k, args.build_dir, families)
     if args.shard and not shard.pick(args.shard, tests):
         raise UsageError(f"--shard {args.shard} selects no test: N is more than the {len(tests)} selected; "
                          "choose a smaller N")
@@ -150,12 +152,14 @@ def cmd_run(args) -> int:
         board.note(f"{unit.name}: done in {time.monotonic() - started:.0f} s")
         return unit, target_dir, code
 
-    # Targets run side by side: guests are single-threaded under TCG, and the
-    # host target is short. Each target's output is printed when it ends.
+    # Every target starts at once: the guests boot while the host target runs,
+    # and the machine's cores stay busy until the last guest ends (a target held
+    # back for a free worker used to start after the host's and end the run
+    # alone). Each target's output is printed when it ends.
     codes = {}
     interrupted = False
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(len(units), (os.cpu_count() or 1) + 1))) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(units))) as pool:
             finished = list(pool.map(run_one, units))
         board.close()
         for unit, target_dir, code in finished:

@@ -6,33 +6,20 @@ import pathlib
 import subprocess
 import sys
 
-from cli.common import REPO, UsageError, _check_result_dirs, _holds_results, _parse_kernel_specs
+from cli.common import UsageError, _check_result_dirs, _holds_results, _parse_kernel_specs
 
-def _ensure_built(build_dir: pathlib.Path) -> None:
+def _ensure_built(build_dir: pathlib.Path, programs: list[str]) -> None:
     """Brings an existing build up to date (a no-op when it is); a missing one is an error."""
+    from harness.run import build_check
     if not (build_dir / "CMakeCache.txt").is_file():
         raise UsageError(f"no build in {build_dir}: run ci/setup.sh first (installs dependencies and builds)")
-    if _build_is_current(build_dir):
+    if build_check.is_current(build_dir, programs):
         return
     build = subprocess.run(["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 1)],
                            capture_output=True, text=True)
     if build.returncode != 0:
         sys.stderr.write(build.stdout[-4000:] + build.stderr[-4000:])
         raise UsageError(f"building the case programs in {build_dir} failed (output above)")
-
-
-
-def _build_is_current(build_dir: pathlib.Path) -> bool:
-    """True when every case program is newer than every C++ source and CMake file:
-    a stat of each (milliseconds) instead of make walking its tree (a second or
-    more on a busy machine). Anything newer, or a missing program, means build."""
-    programs = [p for p in (build_dir / "cases").glob("*_test") if p.is_file()]
-    if not programs:
-        return False
-    sources = [p for folder in ("cases", "netns") for p in (REPO / folder).rglob("*")
-               if p.suffix in (".cc", ".h", ".txt")] + [REPO / "CMakeLists.txt"]
-    return max(p.stat().st_mtime for p in sources) < min(p.stat().st_mtime for p in programs)
-
 
 
 IMPAIRMENT_BACKENDS = ("auto", "netem", "nfqueue")

@@ -24,6 +24,7 @@ from harness.kernels import kernel
 SCENARIO_DIR = pathlib.Path(__file__).resolve().parents[1] / "scenarios"
 SCHEMA_FILE = SCENARIO_DIR / "catalogue.schema.json"
 CATALOGUE_ENV = "TCPREPRO_CATALOGUE"
+HAZARD, PROPERTY = "hazard", "property"  # a scenario's claim_kind
 
 
 class CatalogueError(ValueError):
@@ -60,6 +61,22 @@ class Lacks:
 
 
 @dataclasses.dataclass(frozen=True)
+class Shares:
+    """Kernel-global state a story observes, which another story could move (catalogue key `shares`).
+
+    `among`: "variant" (every story of the family with the same variant shares one
+    instance) or "result" (each result shares its instance only with itself: its
+    other draws, other runs). Stories holding the same `lock` never run at once."""
+    state: str
+    among: str
+
+    def lock(self, family: str, result_id: str, variant: str) -> str:
+        if self.among == "variant":
+            return f"{self.state}-{family}-{variant}"
+        return f"{self.state}-" + "".join(c if c.isalnum() else "_" for c in result_id)
+
+
+@dataclasses.dataclass(frozen=True)
 class Scenario:
     id: str
     family: str
@@ -70,6 +87,10 @@ class Scenario:
     expectations: list[Expectation]
     known_through: kernel.Version
     lacks: list[Lacks] = dataclasses.field(default_factory=list)
+    shares: Shares | None = None
+    # HAZARD (something goes wrong: its verdict reads "hazard reachable / not reachable")
+    # or PROPERTY (how the kernel behaves: "holds / refuted"). Every catalogue file says which.
+    claim_kind: str = PROPERTY
 
     @property
     def gtest_name(self) -> str:
@@ -171,11 +192,16 @@ def _load_family(path: pathlib.Path) -> Family:
                 raise CatalogueError(f"{here}: {error}") from error
             expectations.append(Expectation(exp["kernels"], exp["observations"], exp["source"], exp.get("when", {})))
         scenarios[sid] = Scenario(
-            id=sid, family=family_id, title=entry["title"], claim=entry["claim"],
+            id=sid, family=family_id, title=entry["title"], claim=entry["claim"], claim_kind=entry["claim_kind"],
             claim_holds_when=entry["claim_holds_when"], key_observations=entry.get("key_observations", []),
             expectations=expectations, known_through=known_through,
-            lacks=[_lacks(table, here) for table in entry.get("lacks", [])])
+            lacks=[_lacks(table, here) for table in entry.get("lacks", [])],
+            shares=_shares(entry.get("shares", data.get("shares"))))
     return Family(family_id, data["title"], data["program"], scenarios)
+
+
+def _shares(table: dict | None) -> Shares | None:
+    return Shares(table["state"], table["among"]) if table else None
 
 
 def _lacks(table: dict, where: str) -> Lacks:

@@ -1,32 +1,25 @@
-"""When each case test runs: as many at once as their costs allow, longest first.
+"""When each case test runs: as many at once as their costs allow, the critical path first.
 
 Most stories wait on the protocol (an RTO, the TIME_WAIT reuse delay, a
 keepalive), so they all run together; a story that keeps a CPU busy (a
 1000-attempt connect loop, port sampling) counts against the cores, and at
-most as many of those as there are cores run at once. The longest stories
-start first, so the run ends about when its longest story does.
+most as many of those as there are cores run at once.
 
-What a story costs (wall seconds and CPU seconds, each test alone on an idle
-machine) is measured by `ci/bench.py --costs` into harness/run/story_costs.json.
-A test the table does not know counts as CPU-bound and long, so a new story
-can slow a run down but never overload the machine.
-
-Some stories observe kernel state that every namespace shares: the source
-port a connect() picks comes from table_perturb, one table for the whole host
-indexed by (saddr, daddr, dport) without the namespace. Two stories that
-connect over the same (saddr, daddr, dport) at the same time move each
-other's offsets: S1 stories of one variant share theirs (the service port on
-the namespace's own address); each S2 test has a destination port of its own,
-shared only with itself (the same test in two draws of --repeat, or in two
-runs at once). Such stories hold a lock named after what they share: one at a
-time in this run, and a file lock (flock) keeps other runs on this machine out.
+What a story costs comes from the one table, harness/run/story_costs.py (measured
+by `ci/bench.py --costs`; a story it does not know runs with the default stated
+there). What kernel-global state it shares comes from the catalogue (`shares`,
+docs/catalogue.md): stories sharing one instance hold a lock named after it, one
+at a time in this run, and a file lock (flock) keeps other runs on this machine
+out. Such stories form a chain whose length is their sum, so the next story to
+start is the one with the longest work behind it: a chain's member counts as the
+chain's remaining total (longest member first), any other story as itself. The
+run then ends about when its critical path does, not when a chain of short
+stories started last does.
 """
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
-import json
 import os
 import pathlib
 import sys
@@ -35,12 +28,10 @@ import time
 from typing import Callable, TypeVar
 
 from harness.run import processes
+from harness.run.story_costs import Cost
 
-COSTS = pathlib.Path(__file__).resolve().parent / "story_costs.json"
 LOCK_POLL_SECONDS = 0.05
 LOCK_NOTICE_SECONDS = 5.0  # then say why a story has not started
-# A story that keeps a core busy for at least this share of its wall time.
-CPU_BOUND_SHARE = 0.5
 # Open files and memory, not the CPU, bound the stories that wait: each holds
 # a few namespaces, a capture ring and a process.
 MAX_AT_ONCE = 128
@@ -48,26 +39,14 @@ MAX_AT_ONCE = 128
 LOCKS = pathlib.Path("/run/tcprepro/locks")
 
 
-def kernel_global_lock(family: str, test_id: str, variant: str) -> str | None:
-    """The lock a story holds for the kernel-global state it observes, or None."""
-    if family == "S1":
-        return f"port-offsets-S1-{variant}"
-    if family == "S2":
-        return "port-offsets-" + "".join(c if c.isalnum() else "_" for c in test_id)
-    return None
+def lock_of(test) -> str | None:
+    """The lock a case test holds for the kernel-global state it shares (catalogue `shares`), or None."""
+    shares = test.scenario.shares
+    return shares.lock(test.scenario.family, test.id, test.variant_name) if shares else None
+
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-
-@dataclasses.dataclass(frozen=True)
-class Cost:
-    seconds: float
-    cpu_bound: bool
-    exclusive: str | None = None  # a KERNEL_GLOBAL lock the story holds while it runs
-
-
-UNKNOWN = Cost(seconds=float("inf"), cpu_bound=True)
 
 
 @contextlib.contextmanager
@@ -95,16 +74,6 @@ def machine_lock(name: str | None):
         yield
 
 
-def load_costs(path: pathlib.Path = COSTS) -> dict[str, Cost]:
-    """The measured costs by test id; {} when there is no table (every test then counts as unknown)."""
-    try:
-        table = json.loads(path.read_text())["tests"]
-    except (OSError, ValueError, KeyError):
-        return {}
-    return {test_id: Cost(m["seconds"], m["cpu_seconds"] >= CPU_BOUND_SHARE * max(m["seconds"], 1e-3))
-            for test_id, m in table.items()}
-
-
 def cores() -> int:
     """CPUs this process may run on (a CI container's cpuset, not the machine's)."""
     return len(os.sched_getaffinity(0))
@@ -112,12 +81,18 @@ def cores() -> int:
 
 def run(items: list[T], cost_of: Callable[[T], Cost], run_one: Callable[[T], R],
         on_result: Callable[[R], None] = lambda result: None, cpu_slots: int | None = None) -> list[R]:
-    """Runs every item (run_one in a thread of its own), longest first, at most
+    """Runs every item (run_one in a thread of its own), the longest work first
+    (a chain of items sharing a lock counts as its remaining total), at most
     `cpu_slots` (default: the cores) CPU-bound ones at once. Returns the results
     in item order. On KeyboardInterrupt: starts nothing more, kills what runs
     (processes.kill_running), hands on what finished, and re-raises."""
     cpu_slots = cpu_slots or cores()
-    waiting = sorted(range(len(items)), key=lambda i: -cost_of(items[i]).seconds)
+    costs = [cost_of(item) for item in items]
+    waiting = list(range(len(items)))
+    chain_left: dict[str, float] = {}  # seconds of the waiting items of each lock
+    for cost in costs:
+        if cost.exclusive:
+            chain_left[cost.exclusive] = chain_left.get(cost.exclusive, 0.0) + cost.seconds
     results: dict[int, R] = {}
     busy = {"all": 0, "cpu": 0}
     held: set[str] = set()  # exclusive locks a running item of this run holds
@@ -144,11 +119,18 @@ def run(items: list[T], cost_of: Callable[[T], Cost], run_one: Callable[[T], R],
                 held.discard(cost.exclusive)
                 changed.notify()
 
+    def priority(index: int) -> tuple[float, float]:
+        cost = costs[index]
+        return (chain_left[cost.exclusive] if cost.exclusive else cost.seconds), cost.seconds
+
     def next_startable() -> int | None:
-        for position, index in enumerate(waiting):
-            cost = cost_of(items[index])
+        for index in sorted(waiting, key=priority, reverse=True):
+            cost = costs[index]
             if (not cost.cpu_bound or busy["cpu"] < cpu_slots) and cost.exclusive not in held:
-                return waiting.pop(position)
+                waiting.remove(index)
+                if cost.exclusive:
+                    chain_left[cost.exclusive] -= cost.seconds
+                return index
         return None
 
     threads = []
@@ -161,7 +143,7 @@ def run(items: list[T], cost_of: Callable[[T], Cost], run_one: Callable[[T], R],
                         break
                     changed.wait()
                     continue
-                cost = cost_of(items[index])
+                cost = costs[index]
                 busy["all"] += 1
                 busy["cpu"] += cost.cpu_bound
                 if cost.exclusive:

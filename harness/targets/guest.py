@@ -14,7 +14,7 @@ import pathlib
 import sys
 import threading
 
-from harness.run import cases, configs, scheduler
+from harness.run import cases, configs, scheduler, story_costs
 from harness.judge import catalogue
 from harness.kernels import kernel
 
@@ -58,7 +58,8 @@ def _run(job: dict, out) -> None:
     if missing:
         raise GuestJobError(f"unknown tests {missing}")
     evidence_root = pathlib.Path(job["evidence_root"])
-    lanes = lane_plan([tests[name] for name in job["tests"]], job["jobs"], scheduler.load_costs())
+    lanes = lane_plan([tests[name] for name in job["tests"]], job["jobs"],
+                      story_costs.load(story_costs.series(kernel.running_kernel().upstream)))
     lock = threading.Lock()
 
     def write(raw: cases.RawResult) -> None:
@@ -81,26 +82,28 @@ def _run(job: dict, out) -> None:
                 future.result()  # a batch's exception is the harness's
 
 
-def lane_plan(tests: list[cases.CaseTest], lanes: int,
-              costs: dict[str, scheduler.Cost]) -> list[list[list[cases.CaseTest]]]:
+def lane_plan(tests: list[cases.CaseTest], lanes: int, costs: story_costs.Costs) -> list[list[list[cases.CaseTest]]]:
     """Tests split into `lanes` that run side by side, each a list of batches
     (one process per case program: starting a process costs about a second
-    under TCG, several times a short story). Longest first, each test to the
-    lane with the least measured work so far, so the lanes end together; a
-    test without a measured cost counts as the longest known."""
-    known = [c.seconds for c in costs.values()]
-    default = max(known) if known else 1.0
+    under TCG, several times a short story). Tests sharing kernel-global state
+    (scheduler.lock_of) go to one lane as a chain, so they never overlap. Longest
+    work first (a chain by its total), each to the lane with the least measured
+    work so far, so the lanes end together; a test without a measured cost counts
+    as the table's default (story_costs.py)."""
+    units: dict[object, list[cases.CaseTest]] = {}
+    for test in sorted(tests, key=lambda t: costs.of(t.id).seconds, reverse=True):
+        units.setdefault(scheduler.lock_of(test) or test.id, []).append(test)
 
-    def seconds(test: cases.CaseTest) -> float:
-        cost = costs.get(test.id)
-        return cost.seconds if cost else default
+    def total(unit: list[cases.CaseTest]) -> float:
+        return sum(costs.of(t.id).seconds for t in unit)
 
     work = [0.0] * lanes
     by_lane: list[dict[pathlib.Path, list[cases.CaseTest]]] = [{} for _ in range(lanes)]
-    for test in sorted(tests, key=seconds, reverse=True):
+    for unit in sorted(units.values(), key=total, reverse=True):
         lane = work.index(min(work))
-        work[lane] += seconds(test)
-        by_lane[lane].setdefault(test.binary, []).append(test)
+        work[lane] += total(unit)
+        for test in unit:
+            by_lane[lane].setdefault(test.binary, []).append(test)
     return [list(batches.values()) for batches in by_lane if batches]
 
 

@@ -23,6 +23,7 @@ import os
 import pathlib
 import platform
 import re
+import select
 import shutil
 import subprocess
 import threading
@@ -49,7 +50,12 @@ class GuestError(RuntimeError):
         self.console = console
 
 
-class BootTimeout(GuestError):
+class BootFailed(GuestError):
+    """The guest never came up (no "up" marker): the kernel died or hung while booting.
+    No story ran, so booting again is safe (harness/targets/targets.py retries)."""
+
+
+class BootTimeout(BootFailed):
     pass
 
 
@@ -60,6 +66,28 @@ class GuestRun:
     boot_seconds: float  # QEMU start to the "up" marker
     total_seconds: float
     console: pathlib.Path
+    cpu_seconds: float | None = None  # QEMU's user + system CPU, all its threads
+
+
+def _reap(process: subprocess.Popen, timeout: float | None) -> float | None:
+    """Waits up to `timeout` seconds (None: for ever) for `process` to end and reaps it;
+    its CPU seconds (user + system), or None if it still runs. wait4() rather than
+    Popen.wait: it returns the moment QEMU ends and says what it cost."""
+    if process.returncode is not None:
+        return None
+    pidfd = os.pidfd_open(process.pid)
+    try:
+        if not select.select([pidfd], [], [], timeout)[0]:
+            return None
+    finally:
+        os.close(pidfd)
+    try:
+        _, status, usage = os.wait4(process.pid, 0)
+    except ChildProcessError:  # reaped by an interrupt's kill_running meanwhile
+        process.poll()
+        return None
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
 
 
 def require_qemu() -> str:
@@ -79,12 +107,13 @@ def _hidden_by_guest_tmpfs(paths: list[pathlib.Path]) -> list[pathlib.Path]:
 
 def _command(image: kernel_store.KernelImage, initrd: pathlib.Path, accelerator: str, cpus: int,
              out: pathlib.Path | None, job: pathlib.Path | None, cwd: pathlib.Path,
-             keep: list[pathlib.Path]) -> list[str]:
+             keep: list[pathlib.Path], tcg_thread: str | None = None) -> list[str]:
     append = ["console=ttyS0", "panic=-1", "loglevel=4", "tsc=reliable"]
     command = [require_qemu(), "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
                "-serial", "stdio", "-m", str(MEMORY_MB), "-smp", str(cpus),
                "-kernel", str(image.vmlinuz), "-initrd", str(initrd)]
-    command += ["-accel", "kvm", "-cpu", "host"] if accelerator == "kvm" else ["-accel", "tcg", "-cpu", "max"]
+    tcg = "tcg" + (f",thread={tcg_thread}" if tcg_thread else "")  # "single": one host thread for every vCPU
+    command += ["-accel", "kvm", "-cpu", "host"] if accelerator == "kvm" else ["-accel", tcg, "-cpu", "max"]
     if job is not None:
         command += ["-virtfs", "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap",
                     "-virtfs", f"local,path={out},mount_tag=out,security_model=none,multidevs=remap"]
@@ -97,7 +126,7 @@ def _command(image: kernel_store.KernelImage, initrd: pathlib.Path, accelerator:
 
 def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, out: pathlib.Path | None = None,
          job: pathlib.Path | None = None, cwd: pathlib.Path = pathlib.Path("/"), keep: list[pathlib.Path] = (),
-         boot_timeout: float, timeout: float, console: pathlib.Path) -> GuestRun:
+         boot_timeout: float, timeout: float, console: pathlib.Path, tcg_thread: str | None = None) -> GuestRun:
     """Boots `image`; runs `job` (a shell script under `out`) in the host-root chroot; powers off.
 
     `keep`: host folders the job reads besides `cwd` (a build folder, say).
@@ -106,7 +135,7 @@ def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, ou
         if path is not None and re.search(r"\s", str(path)):
             raise GuestError(f"{path}: paths given to the guest may not contain whitespace")
     initrd = guest_image.initramfs(image)
-    command = _command(image, initrd, accelerator, cpus, out, job, cwd, list(keep))
+    command = _command(image, initrd, accelerator, cpus, out, job, cwd, list(keep), tcg_thread)
     started = time.monotonic()
     up_at: list[float] = []
     done: list[int] = []
@@ -141,35 +170,36 @@ def boot(image: kernel_store.KernelImage, accelerator: str, *, cpus: int = 1, ou
 
         reader = threading.Thread(target=read_console, daemon=True)
         reader.start()
+        cpu: list[float | None] = []
         try:
             if not up_event.wait(boot_timeout) or not up_at:
                 if qemu.poll() is None:
                     raise BootTimeout(f"{image.spec}: guest did not boot within {boot_timeout:.0f} s under "
                                       f"{accelerator}; console log: {console}", console)
-                raise GuestError(f"{image.spec}: QEMU ended (status {qemu.returncode}) before the guest "
+                raise BootFailed(f"{image.spec}: QEMU ended (status {qemu.returncode}) before the guest "
                                  f"came up; console log: {console}", console)
             if not finished.wait(max(1.0, timeout - (time.monotonic() - started))):
                 raise GuestError(f"{image.spec}: guest did not finish within {timeout:.0f} s; "
                                  f"console log: {console}", console)
-            try:
-                qemu.wait(timeout=POWEROFF_GRACE)
-            except subprocess.TimeoutExpired:
+            cpu.append(_reap(qemu, POWEROFF_GRACE))
+            if qemu.returncode is None:
                 log.write(f"# tcprepro: the guest did not power off within {POWEROFF_GRACE:.0f} s of its last "
                           "marker; ended by the harness\n")
                 qemu.kill()
-                qemu.wait()
+                cpu[-1] = _reap(qemu, None)
             reader.join(timeout=5)
         finally:
-            if qemu.poll() is None:
+            if qemu.returncode is None:
                 qemu.kill()
-                qemu.wait()
+                _reap(qemu, None)
             processes.forget(qemu)
     if failed:
         raise GuestError(f"{image.spec}: guest init failed: {failed[0]}; console log: {console}", console)
     if not done:
         raise GuestError(f"{image.spec}: guest did not finish (it stopped without the done marker; "
                          f"a panic?); console log: {console}", console)
-    return GuestRun(accelerator, done[0], round(up_at[0], 2), round(time.monotonic() - started, 2), console)
+    return GuestRun(accelerator, done[0], round(up_at[0], 2), round(time.monotonic() - started, 2), console,
+                    round(cpu[0], 2) if cpu and cpu[0] is not None else None)
 
 
 def _probe_key() -> str:

@@ -13,10 +13,11 @@ import json
 import os
 import pathlib
 import shlex
+import threading
 
 from typing import Callable
 
-from harness.run import cases, progress, scheduler
+from harness.run import cases, progress, scheduler, story_costs
 from harness.targets import guest, qemu
 from harness.kernels import kernel, kernel_store
 
@@ -34,9 +35,12 @@ class HostTarget:
 
     def __init__(self):
         self.kernel = kernel.running_kernel()
+        self.cpu_seconds = 0.0  # the case programs' user + system CPU
+        self._cpu_lock = threading.Lock()
 
     def describe(self) -> dict:
-        return {"name": self.name, "accelerator": None, "kernel": self.kernel.to_json()}
+        return {"name": self.name, "accelerator": None, "kernel": self.kernel.to_json(),
+                "cpu_seconds": round(self.cpu_seconds, 2)}
 
     def run_tests(self, tests: list[cases.CaseTest], evidence_root: pathlib.Path, jobs: int | None,
                   on_result: Callable[[cases.RawResult], None], repeat: int = 1,
@@ -44,20 +48,27 @@ class HostTarget:
         """Each test in a process of its own, as many at once as their costs allow
         (scheduler.py); `jobs`, when given, also bounds how many run at once."""
         events = events or progress.Events()
-        costs = scheduler.load_costs()
+        costs = story_costs.load()
 
-        def cost_of(item: tuple[cases.CaseTest, int]) -> scheduler.Cost:
+        def cost_of(item: tuple[cases.CaseTest, int]) -> story_costs.Cost:
             test = item[0]
-            cost = costs.get(test.id, scheduler.UNKNOWN)
-            return scheduler.Cost(cost.seconds, cost.cpu_bound or jobs is not None,
-                                  scheduler.kernel_global_lock(test.scenario.family, test.id, test.variant_name))
+            cost = costs.of(test.id)
+            return story_costs.Cost(cost.seconds, cost.cpu_bound or jobs is not None, scheduler.lock_of(test))
 
         def run_one(item: tuple[cases.CaseTest, int]) -> cases.RawResult:
             events.started(item[0].id)
-            return cases.run_test(item[0], evidence_root, item[1])
+            raw = cases.run_test(item[0], evidence_root, item[1])
+            with self._cpu_lock:
+                self.cpu_seconds += raw.cpu_seconds or 0.0
+            return raw
 
         draws = [(test, draw) for draw in range(repeat) for test in tests]
         scheduler.run(draws, cost_of, run_one, on_result, cpu_slots=jobs)
+
+
+# Boots of one guest before it counts as failed: measured failure rates are in
+# docs (a boot dies before it comes up rarely, so a third failure is a real fault).
+BOOT_ATTEMPTS = 3
 
 
 class QemuTarget:
@@ -75,6 +86,7 @@ class QemuTarget:
         self.guest_run: qemu.GuestRun | None = None
         self.guest_error: str | None = None
         self.kernel_wide: dict[str, str] = {}  # proposed sysctls the guest applied kernel-wide
+        self.failed_boots: list[dict] = []  # boots that died before the guest came up, each retried
 
     def describe(self) -> dict:
         info = self.kernel.to_json() if self.kernel else {"release": self.image.release, "version": None,
@@ -82,7 +94,10 @@ class QemuTarget:
         described = {"name": self.name, "spec": self.kernel_spec, "accelerator": self.accelerator, "kernel": info,
                      "packages": list(self.image.packages), "cpus": self.cpus, "console_log": "console.log"}
         if self.guest_run:
-            described.update(boot_seconds=self.guest_run.boot_seconds, guest_seconds=self.guest_run.total_seconds)
+            described.update(boot_seconds=self.guest_run.boot_seconds, guest_seconds=self.guest_run.total_seconds,
+                             cpu_seconds=self.guest_run.cpu_seconds)
+        if self.failed_boots:
+            described["failed_boots"] = self.failed_boots
         if self.guest_error:
             described["error"] = self.guest_error
         return described
@@ -105,10 +120,7 @@ class QemuTarget:
         events.booting()
         watcher = progress.GuestFollower(results_file, tests, events)
         try:
-            self.guest_run = qemu.boot(self.image, self.accelerator, cpus=self.cpus, out=out, job=script, cwd=REPO,
-                                       keep=[self.build],
-                                       boot_timeout=qemu.TCG_BOOT_TIMEOUT, timeout=self.timeout,
-                                       console=out / "console.log")
+            self.guest_run = self._boot(script, out)
             if self.guest_run.status != 0:
                 self.guest_error = (f"the guest's harness ended with status {self.guest_run.status}; "
                                     "see guest-job.log")
@@ -123,6 +135,26 @@ class QemuTarget:
             watcher.stop()
         for raw in self._collect(tests, results_file):
             on_result(raw)
+
+    def _boot(self, script: pathlib.Path, out: pathlib.Path) -> qemu.GuestRun:
+        """Boots the guest and runs the job; a boot that dies before the guest came up
+        (no story ran) is retried, up to BOOT_ATTEMPTS boots in all, each failed one
+        kept in failed_boots (results.json, the report) with its console log."""
+        console = out / "console.log"
+        for attempt in range(1, BOOT_ATTEMPTS + 1):
+            try:
+                return qemu.boot(self.image, self.accelerator, cpus=self.cpus, out=out, job=script, cwd=REPO,
+                                 keep=[self.build], boot_timeout=qemu.TCG_BOOT_TIMEOUT, timeout=self.timeout,
+                                 console=console)
+            except qemu.BootFailed as error:
+                if attempt == BOOT_ATTEMPTS:  # the last one's log stays console.log
+                    self.failed_boots.append({"attempt": attempt, "error": str(error), "console_log": console.name})
+                    raise qemu.BootFailed(f"{error} (boot {attempt} of {BOOT_ATTEMPTS}; every one failed)",
+                                          console) from None
+                kept = console.rename(out / f"console.boot-{attempt}.log")
+                self.failed_boots.append({"attempt": attempt, "error": str(error).replace(str(console), kept.name),
+                                          "console_log": kept.name})
+        raise AssertionError("unreachable")
 
     def _collect(self, tests: list[cases.CaseTest], results_file: pathlib.Path,
                  finished_only: bool = False) -> list[cases.RawResult]:

@@ -133,7 +133,7 @@ def test_cache_lock_is_exclusive_across_processes(tmp_path, monkeypatch):
     import sys
     monkeypatch.setattr(kernel_store, "CACHE", tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom harness import kernel_store\n"
+        [sys.executable, "-c", "import sys, time\nfrom harness.kernels import kernel_store\n"
          f"kernel_store.CACHE = kernel_store.pathlib.Path({str(tmp_path)!r})\n"
          "with kernel_store.locked('apt-bookworm'):\n    print('held', flush=True)\n    sys.stdin.read()\n"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=pathlib.Path(__file__).resolve().parents[2])
