@@ -1,10 +1,17 @@
-"""README states kernel versions and counts only as the recorded run has them (docs/recorded-run.md)."""
+"""README and the measurement pages state kernel versions and counts only as the recorded run has
+them (docs/recorded-run.md)."""
 import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = re.compile(r"(?<![\w.=-])(\d+)\.(\d+)\.(\d+)(?![\w.-]*\d)")
 HISTORY = re.compile(r"(was|e\.g\.)\s+$")  # "was 6.1.176": a fact about the past, dated as such
+# The pages that state what a run showed; kernel-history.md and catalogue.md cite stable releases.
+PAGES = ("README.md", "docs/measurements.md", "docs/changes.md", "docs/scenarios.md")
+
+
+def _pages():
+    return [(page, (ROOT / page).read_text(encoding="utf-8")) for page in PAGES if (ROOT / page).is_file()]
 
 
 def _recorded() -> list[dict]:
@@ -25,23 +32,23 @@ def test_the_recorded_run_page_lists_kernels():
     assert len(_recorded()) >= 2
 
 
-def test_readme_names_a_recorded_series_only_at_its_recorded_version():
+def test_the_docs_name_a_recorded_series_only_at_its_recorded_version():
     recorded = {_series(r["upstream"]): r["upstream"] for r in _recorded()}
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
     stale = []
-    for match in VERSION.finditer(text):
-        version = match.group(0)
-        if _series(version) in recorded and version != recorded[_series(version)] \
-                and not HISTORY.search(text[max(0, match.start() - 8):match.start()]):
-            line = text.count("\n", 0, match.start()) + 1
-            stale.append(f"README.md:{line}: {version} (recorded: {recorded[_series(version)]})")
+    for page, text in _pages():
+        for match in VERSION.finditer(text):
+            version = match.group(0)
+            if _series(version) in recorded and version != recorded[_series(version)] \
+                    and not HISTORY.search(text[max(0, match.start() - 8):match.start()]):
+                line = text.count("\n", 0, match.start()) + 1
+                stale.append(f"{page}:{line}: {version} (recorded: {recorded[_series(version)]})")
     assert not stale, "stale kernel versions; say 'was X' or take them from docs/recorded-run.md:\n" + "\n".join(stale)
 
 
-def test_readme_counts_knobs_and_results_as_the_recorded_run():
+def test_the_docs_count_knobs_and_results_as_the_recorded_run():
     recorded = _recorded()
     knobs = {_series(r["upstream"]): r["knobs"] for r in recorded}
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = "\n".join(text for _, text in _pages())
     # "92 knobs on 5.10, 94 on 6.1, ..."
     for listing in re.findall(r"\d+ knobs on \d+\.\d+(?:,? (?:and )?\d+ on \d+\.\d+)*", text):
         for count, series in re.findall(r"(\d+) (?:knobs )?on (\d+\.\d+)", listing):
