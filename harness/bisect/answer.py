@@ -114,7 +114,9 @@ def draft_entry(state: dict, good: dict, bad: dict) -> str:
         source = f"{bad_step['commit'][:12]} {bad_step['subject']}"
     else:
         kernels = ("<VERSION", ">=VERSION")
-        source = f"reverted by {pathlib.Path(bad_step['patches'][-1]).name}: name the commit it reverts"
+        patch = pathlib.Path(bad_step["patches"][-1])
+        first = next((line.strip() for line in patch.read_text(errors="replace").splitlines() if line.strip()), "")
+        source = f"{first} (patch {patch.name})"
     lines = [f"# {state['result']}: the expectation split where the bisect found the change"]
     for side, entry in ((kernels[0], good), (kernels[1], bad)):
         observed = {n: entry["observations"][n] for n in names if n in entry["observations"]}
