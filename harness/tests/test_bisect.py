@@ -273,7 +273,7 @@ def test_machinery_is_exit_3(tmp_path, tree, env):
 
 
 def _wait_for(path, process):
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 600  # a loaded CI machine
     while not path.exists():
         assert process.poll() is None and time.monotonic() < deadline, "the bisect did not reach the step"
         time.sleep(0.05)
@@ -298,7 +298,7 @@ def test_resume_after_a_kill_and_after_ctrl_c(tmp_path, tree, env):
                                text=True)
     _wait_for(pathlib.Path(env["FAKE_STARTED"]), process)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=600)
     assert process.returncode == 130 and f"bisect --resume {out}" in stderr
     assert json.loads((out / "bisect.json").read_text())["status"] == "interrupted"
     done = bisect("--resume", out, env=env)
