@@ -449,7 +449,8 @@ def cmd_bisect(args) -> int:
             return command.resume(args.resume)
         if os.geteuid() != 0:
             raise UsageError("bisect needs root: it runs the lab and writes the shared kernel cache")
-        _ensure_built(args.build_dir)
+        from harness import catalogue
+        _ensure_built(args.build_dir, [family.program for family in catalogue.load()])
         ids = [test.id for test in _selected_tests(None, args.build_dir)]
         return command.start(args, ids, REPO)
     except command.BadInput as error:

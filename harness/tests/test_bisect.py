@@ -286,7 +286,7 @@ def test_resume_after_a_kill_and_after_ctrl_c(tmp_path, tree, env):
     argv = [str(REPO / "tcprepro"), "bisect", "--from", str(tree), "--series", str(folder), "-k", RESULT,
             "--observation", "port_offset", "--repeat", "1", "--out", str(out)]
     # Killed (SIGKILL) while the first step between GOOD and BAD runs.
-    process = subprocess.Popen(argv, env={**env, "FAKE_HANG": "prefix-4"}, stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(argv, env={**env, "FAKE_HANG": "prefix-4"}, stdout=subprocess.DEVNULL)
     _wait_for(pathlib.Path(env["FAKE_STARTED"]), process)
     process.kill()
     process.wait()
