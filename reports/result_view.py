@@ -5,7 +5,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from . import ladder
+from contract import ladder
 from .kernels import Column, Link, link
 from .observations import is_timing
 from .plots import Plot, sequence_plots
@@ -146,6 +146,11 @@ def outcome(result: dict) -> str:
 
 def claim_verdict(result: dict) -> str:
     return str((result.get("claim") or {}).get("verdict") or "unknown")
+
+
+def claim_kind(result: dict) -> str:
+    """"hazard" or "property" (the catalogue's claim_kind); results written before it: a property."""
+    return str((result.get("claim") or {}).get("kind") or "property")
 
 
 def expectation_verdict(result: dict) -> str:

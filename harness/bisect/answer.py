@@ -9,7 +9,7 @@ import html
 import json
 import pathlib
 
-from harness import kernel
+from harness.kernels import kernel
 from harness.bisect import predicate
 
 Table = tuple[list[str], list[list[str]]]
@@ -132,7 +132,9 @@ def _ladders(entry: dict | None) -> list[str]:
     return [str(base / e["path"]) for e in entry.get("evidence", []) if e.get("kind") == "ladder"]
 
 
-def write(out: pathlib.Path, state: dict) -> tuple[pathlib.Path, pathlib.Path]:
+def write(out: pathlib.Path, state: dict, side_by_side=None) -> tuple[pathlib.Path, pathlib.Path]:
+    """`side_by_side(run folders, out folder)` renders the report of the two runs (cli/ passes the
+    report's renderer: harness does not import reports) and returns its page, or None."""
     outcome = state["outcome"]
     good_record, bad_record = (state["judged"][str(outcome[k])] for k in ("last_good", "first_bad"))
     good, bad = _entry(out, good_record, state["result"]), _entry(out, bad_record, state["result"])
@@ -150,7 +152,9 @@ def write(out: pathlib.Path, state: dict) -> tuple[pathlib.Path, pathlib.Path]:
     sections.append(("Answer", head))
     sections.append(("Steps", [steps_table(state)]))
     if good and bad:
-        report = _side_by_side(out, good, bad)
+        report = side_by_side([out / pathlib.Path(e["_results"]).parent.parent for e in (good, bad)],
+                              out / "report") if side_by_side else None
+        report = str(pathlib.Path(report).relative_to(out)) if report else None
         body = [_differing(good, bad)]
         if report:
             body.append(f"Both runs in the report's own page: {report}")
@@ -163,17 +167,6 @@ def write(out: pathlib.Path, state: dict) -> tuple[pathlib.Path, pathlib.Path]:
     md.write_text(_markdown(state, sections))
     page.write_text(_html(state, sections))
     return md, page
-
-
-def _side_by_side(out: pathlib.Path, good: dict, bad: dict) -> str | None:
-    """The report of the two runs, by the report's own renderer (columns, ladders, differences)."""
-    from reports import ReportInputError, render_report
-    try:
-        written = render_report([out / pathlib.Path(e["_results"]).parent.parent for e in (good, bad)],
-                                out / "report")
-    except (ReportInputError, OSError, KeyError, ValueError):
-        return None
-    return str(written.html.relative_to(out))
 
 
 def _markdown(state: dict, sections) -> str:

@@ -13,7 +13,7 @@ import pathlib
 import re
 import subprocess
 
-from harness import kernel, kernel_store
+from harness.kernels import debian, kernel, kernel_store
 
 
 class AxisError(ValueError):
@@ -30,7 +30,7 @@ def _version_key(version: str):
 
 def _suite_versions(suite: str, flavour: str, log) -> list[str]:
     """Every package version of the suite's amd64 kernel (of that flavour) its index holds."""
-    archive = kernel_store.DebianSuite(suite, log)
+    archive = debian.DebianSuite(suite, log)
     suffix = "amd64" if flavour == "amd64" else f"{flavour}-amd64"
     with archive.locked():
         if not archive.refresh_index():
@@ -47,7 +47,7 @@ def _suite_versions(suite: str, flavour: str, log) -> list[str]:
 
 
 def _resolved_version(spec: kernel_store.KernelSpec, log) -> str:
-    archive = kernel_store.DebianSuite(spec.suite, log)
+    archive = debian.DebianSuite(spec.suite, log)
     with archive.locked():
         if not archive.refresh_index():
             raise AxisError(f"{spec.text}: cannot reach {kernel_store.MIRROR}; check the network")
@@ -111,7 +111,7 @@ def check_series(source, patches: list[pathlib.Path]) -> None:
     that does not is named with its failing hunk before anything is built."""
     import shutil
     import tempfile
-    from harness import kernel_build
+    from harness.kernels import kernel_build
     with tempfile.TemporaryDirectory(prefix="series-check.") as scratch:
         overlay = pathlib.Path(scratch)
         for name in sorted({name for patch in patches for name in kernel_build._patched_paths(patch)}):

@@ -28,7 +28,7 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def start(args, result_ids: list[str], repo: pathlib.Path) -> int:
+def start(args, result_ids: list[str], repo: pathlib.Path, side_by_side=None) -> int:
     """A new bisect from the command line's options (already parsed, not yet checked)."""
     if not args.k:
         raise BadInput("-k RESULT: give the result id to bisect; `./tcprepro list --variants` prints them")
@@ -57,11 +57,11 @@ def start(args, result_ids: list[str], repo: pathlib.Path) -> int:
              "status": "running", "seconds": 0.0}
     states.save(out, state)
     _say(f"bisect of {args.k} over {len(steps)} steps ({len(steps) - 2} between GOOD and BAD); folder {out}")
-    return run(out, state)
+    return run(out, state, side_by_side)
 
 
 def _axis(args) -> tuple[dict, list[dict]]:
-    from harness import kernel_build
+    from harness.kernels import kernel_build
     try:
         if args.tree:
             if len(args.ends) != 2:
@@ -91,7 +91,7 @@ def _axis(args) -> tuple[dict, list[dict]]:
         raise BadInput(str(error)) from None
 
 
-def resume(out: pathlib.Path) -> int:
+def resume(out: pathlib.Path, side_by_side=None) -> int:
     try:
         state = states.load(out.resolve())
     except states.StateError as error:
@@ -100,10 +100,10 @@ def resume(out: pathlib.Path) -> int:
         _say(f"{out}: this bisect has ended ({state['status']}); its answer is {out / 'answer.md'}")
         return FOUND if state["status"] == "found" else INCONCLUSIVE
     _say(f"resuming the bisect in {out}: {len(state['order'])} steps judged")
-    return run(out.resolve(), state)
+    return run(out.resolve(), state, side_by_side)
 
 
-def run(out: pathlib.Path, state: dict) -> int:
+def run(out: pathlib.Path, state: dict, side_by_side=None) -> int:
     steps = state["steps"]
     bisection = engine.Bisection(len(steps), states.verdicts(state))
     step_runner = runner.StepRunner(out, state, log=lambda line: _say(f"  {line}"))
@@ -150,7 +150,7 @@ def run(out: pathlib.Path, state: dict) -> int:
     state["outcome"] = {"status": outcome.status, "last_good": outcome.last_good, "first_bad": outcome.first_bad,
                         "candidates": list(outcome.candidates)}
     states.save(out, state)
-    written = answer.write(out, state)
+    written = answer.write(out, state, side_by_side)
     _say(answer.summary(state) + f"\nanswer: {written[0]}\n        {written[1]}")
     return FOUND if outcome.status == "found" else INCONCLUSIVE
 

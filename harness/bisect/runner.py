@@ -18,7 +18,9 @@ import subprocess
 import sys
 import time
 
-from harness import gate, kernel_build, processes
+from harness.judge import gate
+from harness.kernels import kernel_build
+from harness.run import processes
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pathlib
 
-from harness import kernel_store
+from harness.kernels import kernel_store
 
 SCHEMA = "tcprepro-bisect/1"
 FILE = "bisect.json"

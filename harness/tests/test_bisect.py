@@ -209,7 +209,7 @@ def test_git_axis_names_the_commit_and_skips_one_that_does_not_build(tmp_path, e
 
 @root_only
 def test_debian_axis_in_process(tmp_path, monkeypatch, capsys):
-    from harness import cli
+    from cli import main as cli
     from harness.bisect import axes
     monkeypatch.setenv("TCPREPRO_BISECT_RUN", f"/usr/bin/python3 {HERE / 'fake_bisect_run.py'}")
     monkeypatch.setenv("FAKE_CALLS", str(tmp_path / "calls"))

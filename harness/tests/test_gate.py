@@ -1,7 +1,8 @@
 """The gate's pieces: judging skips against the catalogue, statuses and their precedence, shards."""
 import pytest
 
-from harness import catalogue, gate, judge, shard
+from harness.judge import catalogue, gate, judge
+from harness.run import shard
 
 LACKS = catalogue.Lacks(kernels="<6.3", feature="IP_LOCAL_PORT_RANGE",
                         skip_reason=r"IP_LOCAL_PORT_RANGE .*ENOPROTOOPT", source="91d0b78c5177 (v6.3)")
@@ -49,7 +50,7 @@ def test_malformed_lacks_entries_are_catalogue_errors(tmp_path, table, message):
     entries = ", ".join(f'{key} = "{value}"' for key, value in table.items())
     (tmp_path / "f.toml").write_text(f"""family = "S9"\ntitle = "t"\nprogram = "p"\nknown_through = "7.2"
 [[scenario]]
-id = "S9a"\ntitle = "t"\nclaim = "c"\nclaim_holds_when = {{}}
+id = "S9a"\ntitle = "t"\nclaim = "c"\nclaim_kind = "property"\nclaim_holds_when = {{}}
 lacks = [{{ {entries} }}]
   [[scenario.expect]]
   kernels = ">=6.1"\nobservations = {{}}\nsource = "{SOURCE}"
