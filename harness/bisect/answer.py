@@ -145,10 +145,14 @@ def write(out: pathlib.Path, state: dict, side_by_side=None) -> tuple[pathlib.Pa
             f"{len(state['steps'])} steps run in {state['seconds']:.0f} s.", ("code", summary(state))]
     if outcome["status"] == "found" and state["axis"]["kind"] == "debian":
         low, high = (state["steps"][outcome[k]] for k in ("last_good", "first_bad"))
+        versions = [kernel.parse_version(step["version"]) for step in (low, high)]
+        tags = [f"v{kernel.format_version(v)}" for v in versions]
+        if versions[0][:2] != versions[1][:2]:  # different stable branches: mainline between their bases
+            tags = [f"v{v[0]}.{v[1]}" for v in versions]
         head.append(f"The change lies between two adjacent packages, {low['version']} and {high['version']}: "
                     "no Debian kernel lies between them. Next: the upstream commits between them, with "
-                    f"`./tcprepro bisect --tree <linux-stable tree> v{kernel.format_version(kernel.parse_version(low['version']))} "
-                    f"v{kernel.format_version(kernel.parse_version(high['version']))} -k {state['result']}`.")
+                    f"`./tcprepro bisect --tree <linux-stable tree> {tags[0]} {tags[1]} -k {state['result']}` "
+                    "(a fix backported to a stable branch is found there, between its point releases).")
     sections.append(("Answer", head))
     sections.append(("Steps", [steps_table(state)]))
     if good and bad:
