@@ -118,6 +118,8 @@ def _check_run_options(args) -> tuple[list, list]:
             raise UsageError(str(error)) from None
     if args.baseline:
         _check_result_dirs("--baseline", [args.baseline])
+    if args.gate_flaky and not args.history:
+        raise UsageError("--gate-flaky needs --history STORE: flaky is judged over the store's earlier runs")
     from harness.outputs import kcidb
     if not kcidb.ORIGIN_PATTERN.match(args.kcidb_origin):
         raise UsageError(f"--kcidb-origin {args.kcidb_origin!r}: KCIDB origins are lower-case letters, digits and '_'")
@@ -126,6 +128,9 @@ def _check_run_options(args) -> tuple[list, list]:
     if args.out is not None:
         _check_out(args.out.resolve(), guests=any(s.kind != "host" for s in specs))
     preflight.check(guests=any(s.kind != "host" for s in specs))
+    if args.history:
+        from harness.history import command as history
+        history.check_run_store(args.history)
     try:
         checked, notes = configs.check(proposed, host_target=any(s.kind == "host" for s in specs))
     except configs.ConfigError as error:
@@ -355,6 +360,9 @@ def _finish_run(out: pathlib.Path, units: list, codes: dict, args, interrupted: 
         print(f"baseline {args.baseline}: {counts['same']} same, {counts['changed']} changed, {counts['new']} new, "
               f"{counts['gone']} gone: {written['md']}")
         statuses.append(comparison["exit_status"])
+    if args.history and documents:
+        from harness.history import command as history
+        statuses.append(history.after_run(args.history, out, args.gate_flaky))
     code = gate.exit_status(statuses)
     print(f"exit status {code}: {_EXIT_MEANING[code]}" if not interrupted else "exit status 130: interrupted")
     return gate.INTERRUPTED if interrupted else code
@@ -525,6 +533,11 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
                      help="compare the results with an earlier run's folder at the end (compare.json, compare.md); "
                           "a changed result makes the run exit 1")
+    run.add_argument("--history", metavar="PATH|URL",
+                     help="add the results to this history store at the end (./tcprepro history) and print the "
+                          "results flaky on this kernel; they do not change the exit status unless --gate-flaky")
+    run.add_argument("--gate-flaky", action="store_true",
+                     help="with --history: a result flaky on this kernel build and configuration makes the run exit 1")
     run.add_argument("-k", metavar="EXPR", help="result ids to run, as `list --variants` prints them, joined by and/or/not "
                                                 "and parentheses; a word takes the ids it starts, e.g. 'S1a and ipv6'")
     run.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
@@ -608,6 +621,9 @@ def parser() -> argparse.ArgumentParser:
                      help="the run's directory (default: the newest under results/)")
     sho.add_argument("--kernel", metavar="K", help="only this target (e.g. host, debian:bookworm), release or version")
     sho.set_defaults(func=cmd_show)
+
+    from harness.history import command as history
+    history.add_parser(sub)
     return top
 
 
