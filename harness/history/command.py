@@ -11,6 +11,10 @@ import argparse
 import pathlib
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the modules behind the commands load when a command runs (SQLAlchemy is slow to import)
+    from . import store
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DEFAULT_STORE = REPO / "results" / "history.sqlite"

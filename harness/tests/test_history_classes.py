@@ -1,7 +1,12 @@
 """Classes over time (stable, flaky, changed, new), the same on SQLite and PostgreSQL,
 and `history show|flakes|changes` through the CLI."""
+import json
+import os
 import pathlib
+import platform
 import subprocess
+
+import pytest
 
 from harness.history import classes, ingest, load, store
 from harness.tests.history_data import entry, write_run
@@ -94,3 +99,45 @@ def test_show_and_bad_names(tmp_path):
                       (["show", "S", "--config", "x"], "matches 4 results")]:
         result = tcprepro("history", *args, "--store", text)
         assert result.returncode == 2 and why in result.stderr, result.stderr
+
+
+needs_root_and_build = pytest.mark.skipif(
+    os.geteuid() != 0 or not (REPO / "build" / "CMakeCache.txt").exists(),
+    reason="needs root and a build (ci/setup.sh)")
+
+
+@needs_root_and_build
+def test_run_with_history_prints_flaky_results_and_gates_on_them_only_when_asked(tmp_path, monkeypatch):
+    """Earlier runs on this very kernel build disagree about S1a/ipv4_loopback: a real run
+    adds itself to the store and names it flaky; the exit status changes only with --gate-flaky."""
+    from harness.tests import history_data
+    monkeypatch.setitem(history_data.KERNELS, "this host",
+                        (platform.release(), platform.version(), platform.release().split("-")[0]))
+    text = str(tmp_path / "h.sqlite")
+    opened = store.open_store(text, create=True)
+    for n in range(5):
+        result = entry("S1a/ipv4_loopback", {"state": "ESTABLISHED"}, judged={"state": n != 2},
+                       verdict="unexpected" if n == 2 else "as_expected")
+        run = write_run(tmp_path / "earlier", f"earlier-{n}", "this host", [result], minute=n)
+        document = json.loads((run / "this host" / "results.json").read_text())
+        document["target"]["name"] = "host"
+        (run / "this host" / "results.json").write_text(json.dumps(document))
+        ingest.add(opened, load_result_sets([run]))
+    opened.close()
+    assert tcprepro("run", "--gate-flaky", "-k", "S1a and ipv4_loopback").returncode == 2
+    plain = tcprepro("run", "-k", "S1a and ipv4_loopback", "--out", str(tmp_path / "a"), "--history", text)
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "1 results added; 1 flaky here" in plain.stdout
+    assert "  flaky: S1a/ipv4_loopback on host" in plain.stdout
+    gated = tcprepro("run", "-k", "S1a and ipv4_loopback", "--out", str(tmp_path / "b"), "--history", text,
+                     "--gate-flaky")
+    assert gated.returncode == 1, gated.stdout + gated.stderr
+    assert counted_runs(text) == 7
+
+
+def counted_runs(text):
+    opened = store.open_store(text, create=False)
+    with opened.read() as connection:
+        n = load.counts(connection)["runs"]
+    opened.close()
+    return n

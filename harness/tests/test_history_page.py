@@ -3,7 +3,6 @@ it loads without console messages, sorts by flips and by current streak, marks t
 draws on screen, links every cell to evidence that exists, and shows text from kernels and
 results as text."""
 import json
-import pathlib
 import re
 
 import pytest
