@@ -24,6 +24,7 @@ from harness import kernel
 SCENARIO_DIR = pathlib.Path(__file__).parent / "scenarios"
 SCHEMA_FILE = SCENARIO_DIR / "catalogue.schema.json"
 CATALOGUE_ENV = "TCPREPRO_CATALOGUE"
+HAZARD, PROPERTY = "hazard", "property"  # a scenario's claim_kind
 
 
 class CatalogueError(ValueError):
@@ -70,6 +71,9 @@ class Scenario:
     expectations: list[Expectation]
     known_through: kernel.Version
     lacks: list[Lacks] = dataclasses.field(default_factory=list)
+    # HAZARD (something goes wrong: its verdict reads "hazard reachable / not reachable")
+    # or PROPERTY (how the kernel behaves: "holds / refuted"). Every catalogue file says which.
+    claim_kind: str = PROPERTY
 
     @property
     def gtest_name(self) -> str:
@@ -171,7 +175,7 @@ def _load_family(path: pathlib.Path) -> Family:
                 raise CatalogueError(f"{here}: {error}") from error
             expectations.append(Expectation(exp["kernels"], exp["observations"], exp["source"], exp.get("when", {})))
         scenarios[sid] = Scenario(
-            id=sid, family=family_id, title=entry["title"], claim=entry["claim"],
+            id=sid, family=family_id, title=entry["title"], claim=entry["claim"], claim_kind=entry["claim_kind"],
             claim_holds_when=entry["claim_holds_when"], key_observations=entry.get("key_observations", []),
             expectations=expectations, known_through=known_through,
             lacks=[_lacks(table, here) for table in entry.get("lacks", [])])

@@ -39,29 +39,18 @@ def _revision() -> str:
         return "unknown"
 
 
-def _ensure_built(build_dir: pathlib.Path) -> None:
+def _ensure_built(build_dir: pathlib.Path, programs: list[str]) -> None:
     """Brings an existing build up to date (a no-op when it is); a missing one is an error."""
+    from harness import build_check
     if not (build_dir / "CMakeCache.txt").is_file():
         raise UsageError(f"no build in {build_dir}: run ci/setup.sh first (installs dependencies and builds)")
-    if _build_is_current(build_dir):
+    if build_check.is_current(build_dir, programs):
         return
     build = subprocess.run(["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 1)],
                            capture_output=True, text=True)
     if build.returncode != 0:
         sys.stderr.write(build.stdout[-4000:] + build.stderr[-4000:])
         raise UsageError(f"building the case programs in {build_dir} failed (output above)")
-
-
-def _build_is_current(build_dir: pathlib.Path) -> bool:
-    """True when every case program is newer than every C++ source and CMake file:
-    a stat of each (milliseconds) instead of make walking its tree (a second or
-    more on a busy machine). Anything newer, or a missing program, means build."""
-    programs = [p for p in (build_dir / "cases").glob("*_test") if p.is_file()]
-    if not programs:
-        return False
-    sources = [p for folder in ("cases", "netns") for p in (REPO / folder).rglob("*")
-               if p.suffix in (".cc", ".h", ".txt")] + [REPO / "CMakeLists.txt"]
-    return max(p.stat().st_mtime for p in sources) < min(p.stat().st_mtime for p in programs)
 
 
 IMPAIRMENT_BACKENDS = ("auto", "netem", "nfqueue")
@@ -261,11 +250,11 @@ def _parse_selection(expression: str | None):
         raise UsageError(str(error)) from None
 
 
-def _selected_tests(expression: str | None, build_dir: pathlib.Path) -> list:
+def _selected_tests(expression: str | None, build_dir: pathlib.Path, families: list | None = None) -> list:
     """The built case tests -k selects (all without -k); selecting nothing is bad input."""
     from harness import cases, catalogue
     selected = _parse_selection(expression)
-    tests = [t for t in cases.discover(catalogue.load(), build_dir) if selected(t.id)]
+    tests = [t for t in cases.discover(families or catalogue.load(), build_dir) if selected(t.id)]
     if not tests:
         raise UsageError(f"-k {expression!r} selects no result; `./tcprepro list --variants` prints the result ids")
     return tests
@@ -277,8 +266,10 @@ def cmd_run(args) -> int:
     importlib.import_module("reports")  # now, not after a Ctrl-C: the interrupted path has 2 s
     specs, configurations = _check_run_options(args)
     _parse_selection(args.k)
-    _ensure_built(args.build_dir)
-    tests = _selected_tests(args.k, args.build_dir)
+    from harness import catalogue
+    families = catalogue.load()
+    _ensure_built(args.build_dir, [family.program for family in families])
+    tests = _selected_tests(args.k, args.build_dir, families)
     if args.shard and not shard.pick(args.shard, tests):
         raise UsageError(f"--shard {args.shard} selects no test: N is more than the {len(tests)} selected; "
                          "choose a smaller N")
@@ -470,7 +461,7 @@ def cmd_list(args) -> int:
         print(f"{family.id}  {family.title}  (program cases/{family.program})")
         for scenario in family.scenarios.values():
             print(f"  {scenario.id:<22} {scenario.title}")
-            print(f"  {'':<22} claim: {scenario.claim}")
+            print(f"  {'':<22} {scenario.claim_kind}: {scenario.claim}")
     return 0
 
 

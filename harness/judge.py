@@ -49,7 +49,7 @@ def judge_claim(scenario: catalogue.Scenario, observations: dict) -> dict:
         verdict = "unknown"
     else:
         verdict = "holds" if not mismatches(scenario.claim_holds_when, observations) else "refuted"
-    return {"text": scenario.claim, "verdict": verdict}
+    return {"text": scenario.claim, "kind": scenario.claim_kind, "verdict": verdict}
 
 
 def _newer_than_known(version: kernel.Version, known_through: kernel.Version) -> bool:

@@ -10,6 +10,7 @@ import difflib
 import pathlib
 
 from reports import ladder
+from reports.claims import claim_words
 from reports.kernels import sort_key
 from reports.load import ReportInputError, ResultSet, load_result_sets
 from reports.values import full_text
@@ -76,7 +77,7 @@ def render(rs: ResultSet, result: dict) -> str:
         f"   {result.get('scenario')} · {result.get('title')}",
         f"   outcome {result.get('outcome')} · expectation {str(expectation.get('verdict')).replace('_', ' ')}"
         + (f" [{expectation['kernels']}]" if expectation.get("kernels") else "")
-        + f" · claim {claim.get('verdict')}",
+        + f" · {claim_words(str(claim.get('verdict')), str(claim.get('kind') or 'property'))}",
     ]
     if result.get("reason"):
         lines.append(f"   reason: {result['reason']}")

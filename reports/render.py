@@ -9,6 +9,7 @@ import jinja2
 from markupsafe import Markup
 
 from . import ladder
+from .claims import claim_words, md_claim
 from .load import load_result_sets
 from .model import build_report
 
@@ -66,7 +67,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(tone=tone, words=words, md=md_text, md_code=md_code, md_dot=md_dot, md_badge=md_badge)
+    env.filters.update(tone=tone, words=words, md=md_text, md_code=md_code, md_dot=md_dot, md_badge=md_badge,
+                       claim_words=claim_words, md_claim=md_claim)
     return env
 
 

@@ -148,6 +148,11 @@ def claim_verdict(result: dict) -> str:
     return str((result.get("claim") or {}).get("verdict") or "unknown")
 
 
+def claim_kind(result: dict) -> str:
+    """"hazard" or "property" (the catalogue's claim_kind); results written before it: a property."""
+    return str((result.get("claim") or {}).get("kind") or "property")
+
+
 def expectation_verdict(result: dict) -> str:
     return str((result.get("expectation") or {}).get("verdict") or "none")
 

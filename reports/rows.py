@@ -18,7 +18,7 @@ from .expectations import applied_expectations
 from .kernels import GUEST_FAILED, Column
 from .load import ResultSet
 from .observations import is_timing, key_names, measured_keys
-from .result_view import Mismatch, ResultView, claim_verdict, expectation_verdict, outcome, result_view
+from .result_view import Mismatch, ResultView, claim_kind, claim_verdict, expectation_verdict, outcome, result_view
 from .values import canonical, full_text, range_text, short_text, variant_name, variants_text
 
 
@@ -92,6 +92,7 @@ class Row:
     spans: list[Span]
     behaviours: list[Behaviour]  # differing rows only: each distinct behaviour with its kernels
     configurations: list[str] = ()  # per kernel whose configurations disagree: what each ran with
+    claim_kind: str = "property"  # "hazard": its claim verdict reads as hazard reachable / not reachable
 
     @property
     def differs(self) -> bool:
@@ -154,6 +155,7 @@ def _scenario_rows(ids, by_column, result_sets, columns, out_dir, taken) -> list
             claim_text=next((str((r.get("claim") or {}).get("text")) for r in everything
                              if (r.get("claim") or {}).get("text")), ""),
             variants=variants_text([_first(table[rid]).get("variant") for rid in members], every),
+            claim_kind=claim_kind(first),
             cells=cells,
             differences=found,
             annotation=annotation,

@@ -17,6 +17,30 @@ def test_the_shipped_catalogue_loads_and_every_expectation_has_a_source():
                 kernel.validate_range(expectation.kernels)
 
 
+def test_every_claim_says_whether_it_is_a_hazard_or_a_property():
+    # The schema requires claim_kind; this reads the files themselves, so a scenario that
+    # slipped through (a schema that stopped requiring it) is named.
+    import tomllib
+    for path in sorted(catalogue.SCENARIO_DIR.glob("*.toml")):
+        for entry in tomllib.loads(path.read_text())["scenario"]:
+            assert entry.get("claim_kind") in (catalogue.HAZARD, catalogue.PROPERTY), (path.name, entry["id"])
+    kinds = {s.id: s.claim_kind for f in catalogue.load() for s in f.scenarios.values()}
+    # The hazards the seed write-ups warn about are hazards; their mitigations are properties.
+    assert {kinds[s] for s in ("S3c-held-rst", "S3d-reuse", "S2e", "S1b")} == {catalogue.HAZARD}
+    assert {kinds[s] for s in ("S2e-range-split", "S1c-outside-range", "S3f-rfc1337-1")} == {catalogue.PROPERTY}
+
+
+@pytest.mark.parametrize("line,message", [
+    ("", "'claim_kind' is a required property"),
+    ('claim_kind = "risk"\n', "'risk' is not one of \\['hazard', 'property'\\]"),
+])
+def test_a_claim_without_its_kind_is_an_error(tmp_path, line, message):
+    (tmp_path / "s9.toml").write_text(_MINIMAL.format(family="S9", known="7.2").replace(
+        'claim_kind = "property"\n', line))
+    with pytest.raises(catalogue.CatalogueError, match=message):
+        catalogue.load(tmp_path)
+
+
 def test_scenario_ids_are_unique_across_families():
     families = catalogue.load()
     ids = [sid for f in families for sid in f.scenarios]
@@ -28,7 +52,7 @@ def test_scenario_ids_are_unique_across_families():
     ("this is = not toml", "Expected"),
     ("""family = "S9"\ntitle = "t"\nprogram = "p"\nknown_through = "7.2"
 [[scenario]]
-id = "S9a"\ntitle = "t"\nclaim = "c"\nclaim_holds_when = {}
+id = "S9a"\ntitle = "t"\nclaim = "c"\nclaim_kind = "property"\nclaim_holds_when = {}
   [[scenario.expect]]
   kernels = "=>6.1"\nobservations = {}\nsource = "a source long enough"
 """, "bad comparison"),
@@ -47,7 +71,7 @@ def test_empty_catalogue_directory_is_an_error(tmp_path):
 
 _MINIMAL = """family = "{family}"\ntitle = "t"\nprogram = "p"\nknown_through = "{known}"
 [[scenario]]
-id = "{family}a"\ntitle = "t"\nclaim = "c"\nclaim_holds_when = {{}}
+id = "{family}a"\ntitle = "t"\nclaim = "c"\nclaim_kind = "property"\nclaim_holds_when = {{}}
   [[scenario.expect]]
   kernels = ">=3.6"\nobservations = {{}}\nsource = "a source long enough"
 """
@@ -80,6 +104,7 @@ known_through = "7.2"
 id = "{sid}"
 title = "t"
 claim = "c"
+claim_kind = "property"
 claim_holds_when = {{ x = 1 }}
 {scenario}
   [[scenario.expect]]
@@ -93,8 +118,8 @@ claim_holds_when = {{ x = 1 }}
 
 @pytest.mark.parametrize("where,line,key", [
     ({"top": "seed = '000'"}, 5, "seed"),
-    ({"scenario": "test = 'S9a_Story'"}, 11, "test"),
-    ({"expect": "  sources = 'x'"}, 16, "sources"),
+    ({"scenario": "test = 'S9a_Story'"}, 12, "test"),
+    ({"expect": "  sources = 'x'"}, 17, "sources"),
 ])
 def test_an_unknown_key_is_an_error_naming_file_line_and_key(tmp_path, where, line, key):
     path = _file_with(tmp_path, **where)
@@ -105,7 +130,7 @@ def test_an_unknown_key_is_an_error_naming_file_line_and_key(tmp_path, where, li
 
 def test_an_unknown_condition_is_an_error_at_its_line(tmp_path):
     path = _file_with(tmp_path, observations=", y = { mn = 2 }")
-    with pytest.raises(catalogue.CatalogueError, match=f"^{path}:14: unknown key 'mn'; allowed: max, min, one_of"):
+    with pytest.raises(catalogue.CatalogueError, match=f"^{path}:15: unknown key 'mn'; allowed: max, min, one_of"):
         catalogue.load(tmp_path)
 
 
@@ -126,6 +151,7 @@ def test_two_ids_that_name_one_test_are_an_error(tmp_path):
 id = "S9a-b-c"
 title = "t"
 claim = "c"
+claim_kind = "property"
 claim_holds_when = {}
   [[scenario.expect]]
   kernels = ">=3.6"

@@ -52,12 +52,12 @@ def test_existing_results_are_not_overwritten(tmp_path):
     assert "already holds results" in result.stderr
 
 
-def test_list_names_every_scenario_with_its_claim():
+def test_list_names_every_scenario_with_its_claim_and_its_kind():
     result = tcprepro("list")
     assert result.returncode == 0
     for sid in ["S1a", "S1b", "S1c-outside-range", "S1c-reserved-port", "S1c-app-check-rst"]:
         assert sid in result.stdout
-    assert result.stdout.count("claim:") >= 6
+    assert result.stdout.count("hazard:") >= 5 and result.stdout.count("property:") >= 6
 
 
 needs_root_and_build = pytest.mark.skipif(

@@ -49,7 +49,7 @@ def test_malformed_lacks_entries_are_catalogue_errors(tmp_path, table, message):
     entries = ", ".join(f'{key} = "{value}"' for key, value in table.items())
     (tmp_path / "f.toml").write_text(f"""family = "S9"\ntitle = "t"\nprogram = "p"\nknown_through = "7.2"
 [[scenario]]
-id = "S9a"\ntitle = "t"\nclaim = "c"\nclaim_holds_when = {{}}
+id = "S9a"\ntitle = "t"\nclaim = "c"\nclaim_kind = "property"\nclaim_holds_when = {{}}
 lacks = [{{ {entries} }}]
   [[scenario.expect]]
   kernels = ">=6.1"\nobservations = {{}}\nsource = "{SOURCE}"

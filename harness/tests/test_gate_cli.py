@@ -146,7 +146,7 @@ def test_a_skip_where_the_catalogue_expects_the_feature_exits_1_and_an_expected_
 
 FAKE_CATALOGUE = """family = "S9"\ntitle = "fake"\nprogram = "fake_test"\nknown_through = "7.2"
 [[scenario]]
-id = "S9x"\ntitle = "x"\nclaim = "it connects"\nclaim_holds_when = { connected = true }
+id = "S9x"\ntitle = "x"\nclaim = "it connects"\nclaim_kind = "property"\nclaim_holds_when = { connected = true }
   [[scenario.expect]]
   kernels = ">=3.0"\nobservations = { connected = true }\nsource = "test catalogue for the gate's exit statuses"
 """

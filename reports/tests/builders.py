@@ -16,7 +16,7 @@ NEW_CHALLENGE = {"kernels": ">=6.11", "source": COMMIT + ": the SYN-ACK is accep
 
 def result(result_id: str, scenario: str, outcome: str = "passed", *, observations=None,
            claim: str = "holds", verdict: str = "as_expected", mismatches=(), reason=None,
-           evidence: bool = True, variant=None, key_observations=None, applied=None) -> dict:
+           evidence: bool = True, variant=None, key_observations=None, applied=None, claim_kind=None) -> dict:
     """A result; `applied` (a list of expectation entries) replaces the joined kernels/source strings."""
     ran = outcome == "passed"
     return {
@@ -34,7 +34,8 @@ def result(result_id: str, scenario: str, outcome: str = "passed", *, observatio
         "sysctls": {"net.ipv4.ip_local_port_range": "40000 40015"},
         "evidence": [{"kind": "pcap", "path": f"evidence/{result_id}/client.pcap",
                       "namespace": "client", "description": "every packet"}] if evidence else [],
-        "claim": {"text": f"claim of {scenario}", "verdict": claim if ran else "unknown"},
+        "claim": {"text": f"claim of {scenario}", "verdict": claim if ran else "unknown",
+                  **({"kind": claim_kind} if claim_kind else {})},
         "expectation": _expectation(verdict if ran else "none", list(mismatches), applied),
         "log": f"evidence/{result_id}/gtest.log",
     }

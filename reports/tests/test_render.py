@@ -52,6 +52,22 @@ def test_verdicts_carry_their_colour_class(one_kernel):
     assert "| 🟢🔴 ⭕ claim refuted<br>" in md and "| 🟢🟢 🟣 claim holds<br>" in md  # outcome and expectation dots
 
 
+def test_a_hazard_reads_reachable_or_not_reachable_and_a_property_holds_or_refuted(tmp_path):
+    hazard = dict(observations={"reused": True}, claim_kind="hazard")
+    run = tmp_path / "run"
+    write_target(run, "old", "6.6.0", [result("S3c/ipv4", "S3c", claim="holds", **hazard),
+                                      result("S3f/ipv4", "S3f", claim="refuted", observations={"x": 1},
+                                             claim_kind="property")])
+    write_target(run, "new", "6.12.3", [result("S3c/ipv4", "S3c", claim="refuted", **hazard),
+                                       result("S3f/ipv4", "S3f", claim="holds", observations={"x": 2},
+                                              claim_kind="property")])
+    html, md, _ = render(tmp_path, run)
+    assert 'class="badge claim-holds hazard' in html and ">hazard reachable</span>" in html
+    assert 'class="badge claim-refuted hazard' in html and ">hazard not reachable</span>" in html
+    assert ">claim holds</span>" in html and ">claim refuted</span>" in html
+    assert "⚠️ hazard reachable" in md and "🛡 hazard not reachable" in md and "⭕ claim refuted" in md
+
+
 def test_header_names_run_revision_and_kernel(one_kernel):
     html, md, _ = one_kernel
     for text in ("20261122-030501", "2026-11-22 03:05 UTC", "v0.1-3-gabcdef0", "6.6.0-test"):
