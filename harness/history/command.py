@@ -163,9 +163,11 @@ def after_run(text_: str, out: pathlib.Path, gate_on_flaky: bool) -> int:
         return gate.EXIT[gate.ERROR]
     finally:
         opened.close()
-    here = {(rs.doc["target"]["kernel"].get("release"), r["id"]) for rs in result_sets for r in rs.results}
+    # The series this run's targets belong to: its kernel builds under its configurations.
+    targets = {(a.run_id, a.target, a.configuration) for a in added}
     flaky = [(item, series) for item in classified.values() if item.kind == classes.FLAKY
-             for series in item.series if series.flaky and (series.run.release, item.result_id) in here]
+             for series in item.series if series.flaky
+             and any((s.run.run_id, s.run.target, s.run.configuration) in targets for s in series.samples)]
     new = sum(1 for item in classified.values() if item.kind == classes.NEW)
     print(f"history {opened}: {sum(a.results for a in added)} results added; {len(flaky)} flaky here, "
           f"{new} new (fewer than {classes.NEW_UNTIL_CLEAN} clean runs)"
