@@ -86,6 +86,7 @@ class Column:
     configuration: str = "kernel defaults"  # the sysctls the column ran with (reports/configurations.py)
     short: str = ""  # how annotations name it: the upstream version, or the label where that is ambiguous
     packages: tuple[str, ...] = ()  # what was booted: Debian "name=version", or a built kernel's source and patches
+    failed_boots: int = 0  # boots that died before the guest came up, each booted again (never a story's verdict)
 
     @property
     def emulated(self) -> bool:
@@ -169,6 +170,7 @@ def _column(rs: ResultSet, out_dir: Path) -> Column:
         source_dir=str(rs.base_dir),
         configuration=configurations.describe(rs),
         packages=tuple(str(p) for p in target.get("packages") or ()),
+        failed_boots=len(target.get("failed_boots") or ()),
     )
 
 

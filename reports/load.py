@@ -5,10 +5,10 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.cases import result_id
-from harness.gtest_output import split_name
+from contract.names import RESULTS_SCHEMA as SCHEMA
+from contract.names import result_id
+from contract.names import split_gtest_name as split_name
 
-SCHEMA = "tcprepro-results/2"
 FILENAME = "results.json"
 DIR_HINT = ("pass a run directory (<out>), a target directory (<out>/<target>), "
             "or a folder holding several jobs' result folders")
@@ -109,9 +109,11 @@ def _check_document(path: Path, doc) -> None:
 
 
 def _target_identity(doc: dict) -> tuple:
+    """Name, release and upstream version: not `uname -v`, which a guest that failed
+    before its harness ran never reported (it is judged by the package's version)."""
     target = doc.get("target") or {}
     kernel = target.get("kernel") or {}
-    return target.get("name"), kernel.get("release"), kernel.get("version")
+    return target.get("name"), kernel.get("release"), kernel.get("upstream")
 
 
 def merge_shards(sets: list[ResultSet]) -> list[ResultSet]:
@@ -141,6 +143,19 @@ def _rebased(result: dict, source: Path, base: Path) -> dict:
     return out
 
 
+def _merged_target(first: dict, other: dict) -> dict:
+    """One column for the kernel: described by a shard whose guest ran, with every
+    shard's guest error and failed boots kept (a failed shard says so in the column)."""
+    target = dict(other if first.get("error") and not other.get("error") else first)
+    errors = list(dict.fromkeys(e for e in (first.get("error"), other.get("error")) if e))
+    if errors:
+        target["error"] = "; ".join(errors)
+    failed_boots = list(first.get("failed_boots") or []) + list(other.get("failed_boots") or [])
+    if failed_boots:
+        target["failed_boots"] = failed_boots
+    return target
+
+
 def _merged(first: ResultSet, other: ResultSet) -> ResultSet:
     doc = dict(first.doc)
     results = list(first.results) + [_rebased(r, other.base_dir, first.base_dir) for r in other.results]
@@ -151,6 +166,7 @@ def _merged(first: ResultSet, other: ResultSet) -> ResultSet:
                   "merged_from": list(first.doc["run"].get("merged_from") or [str(first.path)]) + [str(other.path)],
                   "wall_seconds": max(first.doc["run"].get("wall_seconds") or 0, other.doc["run"].get("wall_seconds") or 0)}
     doc["run"].pop("shard", None)
+    doc["target"] = _merged_target(first.doc.get("target") or {}, other.doc.get("target") or {})
     if "summary" in doc:
         doc["summary"] = {"total": len(results)}
     return replace(first, doc=doc)

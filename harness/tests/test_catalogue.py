@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from harness import catalogue, kernel
+from harness.judge import catalogue
+from harness.kernels import kernel
 
 
 def test_the_shipped_catalogue_loads_and_every_expectation_has_a_source():
@@ -200,11 +201,20 @@ def test_nothing_in_the_catalogue_points_outside_the_repository():
 
 
 def test_every_share_the_catalogue_judges_is_derived_by_the_harness():
-    # Shares are computed once, in harness/port_models/steps.py, from the ports a story records.
-    from harness.port_models import derive_observations, steps
+    # Shares are computed once, in harness/judge/port_models/steps.py, from the ports a story records.
+    from harness.judge.port_models import derive_observations, steps
     recorded = {source[0]: [40000, 40001, 40002, 40004] for source in getattr(steps, "PARITY_SHARES", {}).values()}
     derived = derive_observations({"sequence": [40000, 40002, 40004, 40006], "port_range": [40000, 40255], **recorded})
     judged = {name for f in catalogue.load() for s in f.scenarios.values()
               for conditions in [s.claim_holds_when, *(e.observations for e in s.expectations)]
               for name in conditions if "share" in name}
     assert judged and sorted(judged - set(derived)) == []
+
+
+def test_every_range_example_in_the_format_page_parses():
+    """docs/catalogue.md once showed `=5.10`, which the range parser rejects."""
+    page = (pathlib.Path(__file__).resolve().parents[2] / "docs" / "catalogue.md").read_text()
+    examples = re.findall(r"`([<>=!][^`]*\d)`", page)
+    assert len(examples) >= 3
+    for example in examples:
+        kernel.validate_range(example)

@@ -8,7 +8,7 @@ import re
 import pytest
 from PIL import Image
 
-from harness.history import classes, load, page, store
+from cli.history import classes, load, page, store
 from harness.tests.test_history_classes import fill
 from reports.tests.test_browser import PAYLOADS, _chromium, _console
 
@@ -27,7 +27,7 @@ def written(tmp_path_factory):
         doc["target"]["kernel"]["release"] = "6.18.44-" + PAYLOADS[1]
         results.write_text(json.dumps(doc))
     hostile = base / "hostile.sqlite"
-    from harness.history import ingest
+    from cli.history import ingest
     from reports.load import load_result_sets
     opened = store.open_store(str(hostile), create=True)
     ingest.add(opened, load_result_sets([base / "runs"]))

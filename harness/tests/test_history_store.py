@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import sqlalchemy as sa
 
-from harness.history import ingest, load, store
+from cli.history import ingest, load, store
 from harness.tests.history_data import entry, write_run
 from reports.load import load_result_sets
 

@@ -2,7 +2,10 @@
 import json
 import pathlib
 
-from harness import cases, catalogue, guest, kernel_store, targets
+from harness.run import cases
+from harness.judge import catalogue
+from harness.targets import guest, targets
+from harness.kernels import kernel_store
 
 
 def _target(tmp_path) -> targets.QemuTarget:
@@ -49,13 +52,13 @@ def test_a_guest_that_never_started_the_harness_is_judged_by_its_package_version
 
 
 def test_host_folders_under_the_guests_tmpfs_are_kept():
-    from harness import qemu
+    from harness.targets import qemu
     paths = [pathlib.Path(p) for p in ("/tmp/clone", "/tmp/clone", "/work/main", "/var/tmp/b", "/run/x", "/tmpfoo")]
     assert qemu._hidden_by_guest_tmpfs(paths) == [pathlib.Path(p) for p in ("/tmp/clone", "/var/tmp/b", "/run/x")]
 
 
 def test_the_guest_harness_exception_reaches_the_user(tmp_path):
-    """harness.guest writes what it died of; every unfinished test carries it, not 'ended without a result'."""
+    """harness.targets.guest writes what it died of; every unfinished test carries it, not 'ended without a result'."""
     job = {"build": str(tmp_path / "no-build"), "tests": ["S/T.x/v0"], "evidence_root": str(tmp_path / "ev"),
            "jobs": 1, "results": str(tmp_path / "guest-results.jsonl")}
     (tmp_path / "job.json").write_text(json.dumps(job))
@@ -87,7 +90,7 @@ def test_repeated_draws_come_back_per_draw(tmp_path):
 
 def _fake_qemu(tmp_path, monkeypatch, script: str):
     """QEMU replaced by a script that prints the guest's console markers."""
-    from harness import guest_image, qemu
+    from harness.targets import guest_image, qemu
     fake = tmp_path / "fake-qemu"
     fake.write_text("#!/bin/sh\n" + script)
     fake.chmod(0o755)
@@ -114,3 +117,62 @@ def test_a_guest_that_powers_off_is_not_killed(tmp_path, monkeypatch):
     run = qemu.boot(image, "tcg", boot_timeout=30, timeout=300, console=tmp_path / "console.log")
     assert run.status == 3
     assert "ended by the harness" not in (tmp_path / "console.log").read_text()
+
+
+def test_a_boot_that_dies_before_the_guest_came_up_is_retried_and_said(tmp_path, monkeypatch):
+    """An oops while booting (QEMU ends, no "up") is no story's verdict: boot again, keep the log."""
+    from harness.targets import qemu
+    target = _target(tmp_path)
+    boots = []
+
+    def boot(*args, console, **kwargs):
+        boots.append(console)
+        console.write_text(f"boot {len(boots)}\n")
+        if len(boots) < 3:
+            raise qemu.BootFailed(f"debian:bookworm: QEMU ended (status 0) before the guest came up; "
+                                  f"console log: {console}", console)
+        return qemu.GuestRun("tcg", 0, 7.0, 30.0, console, 25.0)
+    monkeypatch.setattr(qemu, "boot", boot)
+    run = target._boot(tmp_path / "job.sh", tmp_path)
+    assert run.status == 0 and len(boots) == 3
+    assert [b["attempt"] for b in target.failed_boots] == [1, 2]
+    assert (tmp_path / "console.boot-1.log").read_text() == "boot 1\n"
+    assert target.failed_boots[0]["console_log"] == "console.boot-1.log"
+    assert "console.boot-1.log" in target.failed_boots[0]["error"]
+    target.guest_run = run
+    described = target.describe()
+    assert described["failed_boots"] == target.failed_boots and described["cpu_seconds"] == 25.0
+
+
+def test_a_guest_that_never_comes_up_fails_after_the_bounded_boots(tmp_path, monkeypatch):
+    from harness.targets import qemu
+    target = _target(tmp_path)
+
+    def boot(*args, console, **kwargs):
+        console.write_text("oops\n")
+        raise qemu.BootTimeout("debian:bookworm: guest did not boot within 90 s under tcg", console)
+    monkeypatch.setattr(qemu, "boot", boot)
+    try:
+        target._boot(tmp_path / "job.sh", tmp_path)
+        raise AssertionError("no error")
+    except qemu.BootFailed as error:
+        assert f"boot {targets.BOOT_ATTEMPTS} of {targets.BOOT_ATTEMPTS}" in str(error)
+    assert len(target.failed_boots) == targets.BOOT_ATTEMPTS
+    assert (tmp_path / "console.log").exists()  # the last one's log, where the report links it
+
+
+def test_a_guest_error_after_it_came_up_is_not_retried(tmp_path, monkeypatch):
+    """Once "up", stories may have run: a later failure is the run's, reported, never booted again."""
+    from harness.targets import qemu
+    target = _target(tmp_path)
+    calls = []
+
+    def boot(*args, console, **kwargs):
+        calls.append(1)
+        raise qemu.GuestError("debian:bookworm: guest did not finish within 60 s", console)
+    monkeypatch.setattr(qemu, "boot", boot)
+    try:
+        target._boot(tmp_path / "job.sh", tmp_path)
+    except qemu.GuestError:
+        pass
+    assert calls == [1] and target.failed_boots == []

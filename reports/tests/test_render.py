@@ -181,3 +181,30 @@ def test_the_summary_line_counts_the_rows_that_differ(tmp_path):
 def test_numbers_print_as_numbers():
     from reports.values import range_text
     assert range_text([999.4, 1000.2]) == "999.4–1000" and short_text(123456.7) == "123457"
+
+
+def test_a_failed_shard_stays_in_its_kernels_column_and_run_lines_stay_apart(tmp_path):
+    """Two jobs of `--kernel debian:sid --shard K/2`, the second's guest dead before it came up:
+    one column for the kernel, with the error in it; each run on its own line of report.md."""
+    import json
+    good = [result("S1a/ipv4_loopback", "S1a")]
+    failed = [result("S1b/ipv4_loopback", "S1b", outcome="error")]
+    kernel = {"release": "7.2.13+deb14-amd64", "upstream": "7.2.13", "machine": "x86_64"}
+    first = write_target(tmp_path / "job1", "debian:sid", "7.2.13", good, run_id="run-1", accelerator="tcg")
+    second = write_target(tmp_path / "job2", "debian:sid", "7.2.13", failed, run_id="run-2", accelerator="tcg",
+                            error="QEMU ended before the guest came up",
+                            failed_boots=[{"attempt": n, "error": "oops", "console_log": "console.log"} for n in (1, 2, 3)])
+    for folder, version in ((first, "#1 SMP PREEMPT_DYNAMIC Debian 7.2.13-1 (2026-11-20)"), (second, "Debian 7.2.13-1")):
+        doc = json.loads((folder / "results.json").read_text())
+        doc["target"]["kernel"] = {**kernel, "version": version}
+        (folder / "results.json").write_text(json.dumps(doc))
+    write_target(tmp_path / "job3", "host", "6.18.4", [result("S1a/ipv4_loopback", "S1a")], run_id="run-3")
+    written = render_report([tmp_path / "job1", tmp_path / "job2", tmp_path / "job3"], tmp_path / "out")
+    md = written.md.read_text()
+    assert "debian:sid ·" not in md
+    assert "guest did not finish: QEMU ended before the guest came up" in md
+    assert "3 boots died before the guest came up" in md and "3 boots died" in written.html.read_text()
+    run_lines = [line for line in md.splitlines() if line.startswith("- Run ")]
+    assert len(run_lines) == 2 and all(line.count("Run ") == 1 for line in run_lines)
+    table = md.index("| Target |")
+    assert md[:table].endswith("\n\n")  # a blank line: the table is not glued to the run list
