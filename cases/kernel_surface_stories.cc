@@ -18,7 +18,7 @@
 // and net.core.somaxconn, each with its default in a fresh namespace, whether it
 // is writable there, and whether a changed value stays in that namespace. The
 // harness judges the table knob by knob against the catalogue's knob list
-// (harness/surface.py): a knob the catalogue does not know is "new", never a pass.
+// (harness/judge/surface.py): a knob the catalogue does not know is "new", never a pass.
 //
 // The subject of every S5 story is the kernel's defaults: a proposed
 // configuration (netns/configuration.h) is not applied in their namespaces.

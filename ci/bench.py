@@ -13,7 +13,7 @@
 
   ci/bench.py --costs [--kernel SPEC]
       measures what each story costs, each test alone: wall and CPU seconds,
-      into harness/story_costs.json (the one cost table, harness/story_costs.py).
+      into harness/run/story_costs.json (the one cost table, harness/run/story_costs.py).
       Without --kernel on this machine (the host's table, the scheduler's); with
       --kernel inside a guest of that kernel booted by `./tcprepro exec` (the
       table of its kernel series, which that guest's lanes use). Rerun it when
@@ -37,7 +37,9 @@ import time
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness import cases, catalogue, kernel, story_costs  # noqa: E402
+from harness.judge import catalogue  # noqa: E402
+from harness.kernels import kernel  # noqa: E402
+from harness.run import cases, story_costs  # noqa: E402
 import machine  # noqa: E402  (ci/machine.py)
 
 
@@ -142,7 +144,7 @@ def _revision() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--costs", action="store_true", help="measure harness/story_costs.json (with --kernel: in a guest)")
+    parser.add_argument("--costs", action="store_true", help="measure harness/run/story_costs.json (with --kernel: in a guest)")
     parser.add_argument("--table-out", type=pathlib.Path, help=argparse.SUPPRESS)  # --costs inside the guest
     parser.add_argument("--kernel", action="append", default=[], metavar="SPEC")
     parser.add_argument("--runs", type=int, default=1)

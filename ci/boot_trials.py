@@ -22,7 +22,8 @@ import tempfile
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness import kernel_store, qemu  # noqa: E402
+from harness.kernels import kernel_store
+from harness.targets import qemu  # noqa: E402
 import machine  # noqa: E402  (ci/machine.py)
 
 TROUBLE = re.compile(r"Oops|BUG:|Kernel panic|general protection|int3|WARNING: CPU")

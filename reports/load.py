@@ -5,10 +5,10 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.cases import result_id
-from harness.gtest_output import split_name
+from contract.names import RESULTS_SCHEMA as SCHEMA
+from contract.names import result_id
+from contract.names import split_gtest_name as split_name
 
-SCHEMA = "tcprepro-results/2"
 FILENAME = "results.json"
 DIR_HINT = ("pass a run directory (<out>), a target directory (<out>/<target>), "
             "or a folder holding several jobs' result folders")

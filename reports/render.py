@@ -8,7 +8,7 @@ import jinja2
 
 from markupsafe import Markup
 
-from . import ladder
+from contract import ladder
 from .claims import claim_words, md_claim
 from .load import load_result_sets
 from .model import build_report

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from . import ladder
+from contract import ladder
 from .kernels import Column, Link, link
 from .observations import is_timing
 from .plots import Plot, sequence_plots

@@ -1,7 +1,7 @@
 """The kernel surface section: the TCP and port sysctls that differ between kernels.
 
 Reads the S5-surface result of each column (its `surface` table and the harness's
-`knob_verdicts`, harness/surface.py). A knob gets a row when its presence, default,
+`knob_verdicts`, harness/judge/surface.py). A knob gets a row when its presence, default,
 namespacing or verdict differs between the columns, or when a column found it
 unknown to the catalogue ("new") or unexpected. Each row cites the catalogue's
 sources for the knob, as the harness recorded them per kernel.

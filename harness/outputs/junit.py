@@ -11,7 +11,7 @@ import pathlib
 import re
 import xml.etree.ElementTree as ET
 
-from harness import gate
+from harness.judge import gate
 
 FILENAME = "junit.xml"
 

@@ -15,7 +15,7 @@ import json
 import pathlib
 import re
 
-from harness import gate
+from harness.judge import gate
 
 FILENAME = "kcidb.json"
 ORIGIN = "tcprepro"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pathlib
 
-from harness import gate
+from harness.judge import gate
 
 FILENAME = "results.ktap"
 

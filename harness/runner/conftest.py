@@ -2,7 +2,7 @@
 pytest session per target; the harness's own tests are in harness/tests).
 
 Collection makes one item per selected case test, its id the result id
-("S1a/ipv4_loopback"); `--tcprepro-select` is tcprepro's -k (harness/selection.py),
+("S1a/ipv4_loopback"); `--tcprepro-select` is tcprepro's -k (harness/run/selection.py),
 not pytest's. Before the first item runs,
 every selected case test is executed, in parallel, on the target; each item
 then reports its result's gate status as a pytest outcome (test_scenarios.py).
@@ -21,7 +21,9 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, configs, gate, progress, repeats, results, selection, shard, targets
+from harness.run import cases, configs, progress, selection, shard
+from harness.judge import catalogue, gate, repeats, results
+from harness.targets import targets
 
 
 def pytest_addoption(parser):
@@ -34,7 +36,7 @@ def pytest_addoption(parser):
     group.addoption("--tcprepro-repeat", type=int, default=1, help="runs of every test (run --repeat)")
     group.addoption("--tcprepro-run", default=None, help="JSON of the run block (set by ./tcprepro)")
     group.addoption("--tcprepro-configuration", default=None,
-                    help="JSON of the configuration this session runs under (harness/configs.py)")
+                    help="JSON of the configuration this session runs under (harness/run/configs.py)")
     group.addoption("--tcprepro-select", default=None, help="tcprepro's -k expression over result ids")
 
 

@@ -1,13 +1,13 @@
 """One pytest item per case test; the work happens in the `executed` fixture.
 
-The item's outcome follows the result's gate status (harness/gate.py): pass ->
+The item's outcome follows the result's gate status (harness/judge/gate.py): pass ->
 passed (a skip the catalogue expects -> skipped, with its reason); changed,
 error and incomplete -> failed, with why. The run's exit status is computed from
 results.json, not from pytest's.
 """
 import pytest
 
-from harness import gate, repeats
+from harness.judge import gate, repeats
 
 
 def test_scenario(case, executed):

@@ -2,7 +2,9 @@
 import os
 import pathlib
 
-from harness import build_check, catalogue, cli
+from harness.run import build_check
+from harness.judge import catalogue
+from cli import run_options
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
@@ -45,6 +47,6 @@ def test_the_shipped_programs_are_the_ones_checked(tmp_path, monkeypatch):
     called = []
     monkeypatch.setattr(build_check, "REPO", repo)
     monkeypatch.setattr(build_check.is_current, "__defaults__", (repo,))
-    monkeypatch.setattr(cli.subprocess, "run", lambda *a, **k: called.append(a))
-    cli._ensure_built(build, programs)
+    monkeypatch.setattr(run_options.subprocess, "run", lambda *a, **k: called.append(a))
+    run_options._ensure_built(build, programs)
     assert called == []

@@ -2,7 +2,8 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue, results
+from harness.run import cases
+from harness.judge import catalogue, results
 
 FAKE = pathlib.Path(__file__).parent / "fake_case.py"
 SCENARIO = catalogue.Scenario(

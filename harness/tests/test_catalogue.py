@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from harness import catalogue, kernel
+from harness.judge import catalogue
+from harness.kernels import kernel
 
 
 def test_the_shipped_catalogue_loads_and_every_expectation_has_a_source():
@@ -200,8 +201,8 @@ def test_nothing_in_the_catalogue_points_outside_the_repository():
 
 
 def test_every_share_the_catalogue_judges_is_derived_by_the_harness():
-    # Shares are computed once, in harness/port_models/steps.py, from the ports a story records.
-    from harness.port_models import derive_observations, steps
+    # Shares are computed once, in harness/judge/port_models/steps.py, from the ports a story records.
+    from harness.judge.port_models import derive_observations, steps
     recorded = {source[0]: [40000, 40001, 40002, 40004] for source in getattr(steps, "PARITY_SHARES", {}).values()}
     derived = derive_observations({"sequence": [40000, 40002, 40004, 40006], "port_range": [40000, 40255], **recorded})
     judged = {name for f in catalogue.load() for s in f.scenarios.values()

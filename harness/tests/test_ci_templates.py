@@ -7,7 +7,8 @@ import shlex
 import pytest
 import yaml
 
-from harness import cli
+from cli import common, run_options
+from cli import main as cli
 
 TEMPLATES = pathlib.Path(__file__).resolve().parents[2] / "ci" / "templates"
 # Sample values for the variables the templates use; an unknown one fails the test.
@@ -88,9 +89,9 @@ def test_the_lava_definition_reports_through_lava_test_case():
 
 
 def test_the_kernels_file_is_what_run_reads(tmp_path):
-    specs = cli._read_kernels_file(TEMPLATES / "kernels.txt")
+    specs = run_options._read_kernels_file(TEMPLATES / "kernels.txt")
     assert specs == ["debian:bullseye", "debian:bookworm", "debian:trixie", "debian:sid"]
-    assert cli._parse_kernel_specs(specs)
+    assert common._parse_kernel_specs(specs)
 
 
 def test_ktap_results_become_lava_test_cases(tmp_path):

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from harness import compare
+from cli import compare
 from harness.tests.test_outputs import check_kcidb, document, result
 from reports.load import load_result_sets
 

@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from harness import catalogue, configs, judge, surface
+from harness.judge import catalogue, judge, surface
+from harness.run import configs
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 needs_root_and_build = pytest.mark.skipif(

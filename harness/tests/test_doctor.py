@@ -1,5 +1,6 @@
 """doctor on a corrupt kernel cache: a failing check that says which file, not a traceback."""
-from harness import doctor, kernel_store
+from harness.machine import doctor
+from harness.kernels import kernel_store
 
 
 def test_a_corrupt_cache_file_is_a_failing_check_naming_it(tmp_path, monkeypatch):

@@ -1,7 +1,8 @@
 """The gate's pieces: judging skips against the catalogue, statuses and their precedence, shards."""
 import pytest
 
-from harness import catalogue, gate, judge, shard
+from harness.judge import catalogue, gate, judge
+from harness.run import shard
 
 LACKS = catalogue.Lacks(kernels="<6.3", feature="IP_LOCAL_PORT_RANGE",
                         skip_reason=r"IP_LOCAL_PORT_RANGE .*ENOPROTOOPT", source="91d0b78c5177 (v6.3)")

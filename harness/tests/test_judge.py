@@ -1,6 +1,6 @@
 import pytest
 
-from harness import catalogue, judge
+from harness.judge import catalogue, judge
 
 
 def scenario(expectations, known_through=(7, 2)):

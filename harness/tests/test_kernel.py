@@ -1,6 +1,6 @@
 import pytest
 
-from harness import kernel
+from harness.kernels import kernel
 
 
 def test_debian_point_release_comes_from_uname_v():

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from harness import kernel_build, kernel_store
+from harness.kernels import kernel_build, kernel_store
 
 FAKE = pathlib.Path(__file__).parent / "fake_kernel"
 REPO = pathlib.Path(__file__).resolve().parents[2]

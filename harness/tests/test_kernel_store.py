@@ -3,7 +3,7 @@ import pathlib
 
 import pytest
 
-from harness import kernel_store
+from harness.kernels import kernel_store
 
 
 @pytest.mark.parametrize("text,kind,suite,version", [
@@ -133,7 +133,7 @@ def test_cache_lock_is_exclusive_across_processes(tmp_path, monkeypatch):
     import sys
     monkeypatch.setattr(kernel_store, "CACHE", tmp_path)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom harness import kernel_store\n"
+        [sys.executable, "-c", "import sys, time\nfrom harness.kernels import kernel_store\n"
          f"kernel_store.CACHE = kernel_store.pathlib.Path({str(tmp_path)!r})\n"
          "with kernel_store.locked('apt-bookworm'):\n    print('held', flush=True)\n    sys.stdin.read()\n"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=pathlib.Path(__file__).resolve().parents[2])
@@ -151,7 +151,7 @@ def test_cache_lock_is_exclusive_across_processes(tmp_path, monkeypatch):
 
 def test_local_modules_folder_with_boot_modules_built_in(tmp_path, monkeypatch):
     # `make modules_install` of a kernel with virtio_pci and 9p built in: modules.builtin says so.
-    from harness import guest_image
+    from harness.targets import guest_image
     monkeypatch.setattr(kernel_store, "CACHE", tmp_path / "cache")
     image = tmp_path / "bzImage"
     _bzimage(image, "6.19.0")

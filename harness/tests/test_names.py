@@ -4,7 +4,9 @@ import pathlib
 
 import pytest
 
-from harness import cases, catalogue
+from contract import names
+from harness.run import cases
+from harness.judge import catalogue
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BUILD = REPO / "build"
@@ -42,7 +44,7 @@ def _check(family, listing=LISTING):
 def test_matching_names_give_one_result_id_per_test():
     matched, problems = _check(_family("S9a", "S9b-two-words", "S9c"))
     assert problems == []
-    assert [cases.result_id(s.id, v) for _, s, v in matched] == ["S9a/ipv4", "S9a/ipv6", "S9b-two-words/ipv4", "S9c"]
+    assert [names.result_id(s.id, v) for _, s, v in matched] == ["S9a/ipv4", "S9a/ipv6", "S9b-two-words/ipv4", "S9c"]
 
 
 def test_a_test_without_a_catalogue_entry_fails_the_check():

@@ -3,11 +3,11 @@ import random
 
 import pytest
 
-from harness.port_models import derive_observations
-from harness.port_models.algorithms import MODELS
-from harness.port_models.fit import fit
-from harness.port_models.simulate import Conditions, simulate
-from harness.port_models.steps import steps, summary
+from harness.judge.port_models import derive_observations
+from harness.judge.port_models.algorithms import MODELS
+from harness.judge.port_models.fit import fit
+from harness.judge.port_models.simulate import Conditions, simulate
+from harness.judge.port_models.steps import steps, summary
 
 DEFAULT = (32768, 60999)
 

@@ -4,7 +4,7 @@ import json
 import threading
 import time
 
-from harness import progress
+from harness.run import progress
 
 
 def finished(result_id, outcome="passed", verdict="as_expected", why=None):

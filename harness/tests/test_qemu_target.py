@@ -2,7 +2,10 @@
 import json
 import pathlib
 
-from harness import cases, catalogue, guest, kernel_store, targets
+from harness.run import cases
+from harness.judge import catalogue
+from harness.targets import guest, targets
+from harness.kernels import kernel_store
 
 
 def _target(tmp_path) -> targets.QemuTarget:
@@ -49,13 +52,13 @@ def test_a_guest_that_never_started_the_harness_is_judged_by_its_package_version
 
 
 def test_host_folders_under_the_guests_tmpfs_are_kept():
-    from harness import qemu
+    from harness.targets import qemu
     paths = [pathlib.Path(p) for p in ("/tmp/clone", "/tmp/clone", "/work/main", "/var/tmp/b", "/run/x", "/tmpfoo")]
     assert qemu._hidden_by_guest_tmpfs(paths) == [pathlib.Path(p) for p in ("/tmp/clone", "/var/tmp/b", "/run/x")]
 
 
 def test_the_guest_harness_exception_reaches_the_user(tmp_path):
-    """harness.guest writes what it died of; every unfinished test carries it, not 'ended without a result'."""
+    """harness.targets.guest writes what it died of; every unfinished test carries it, not 'ended without a result'."""
     job = {"build": str(tmp_path / "no-build"), "tests": ["S/T.x/v0"], "evidence_root": str(tmp_path / "ev"),
            "jobs": 1, "results": str(tmp_path / "guest-results.jsonl")}
     (tmp_path / "job.json").write_text(json.dumps(job))
@@ -87,7 +90,7 @@ def test_repeated_draws_come_back_per_draw(tmp_path):
 
 def _fake_qemu(tmp_path, monkeypatch, script: str):
     """QEMU replaced by a script that prints the guest's console markers."""
-    from harness import guest_image, qemu
+    from harness.targets import guest_image, qemu
     fake = tmp_path / "fake-qemu"
     fake.write_text("#!/bin/sh\n" + script)
     fake.chmod(0o755)
@@ -118,7 +121,7 @@ def test_a_guest_that_powers_off_is_not_killed(tmp_path, monkeypatch):
 
 def test_a_boot_that_dies_before_the_guest_came_up_is_retried_and_said(tmp_path, monkeypatch):
     """An oops while booting (QEMU ends, no "up") is no story's verdict: boot again, keep the log."""
-    from harness import qemu
+    from harness.targets import qemu
     target = _target(tmp_path)
     boots = []
 
@@ -142,7 +145,7 @@ def test_a_boot_that_dies_before_the_guest_came_up_is_retried_and_said(tmp_path,
 
 
 def test_a_guest_that_never_comes_up_fails_after_the_bounded_boots(tmp_path, monkeypatch):
-    from harness import qemu
+    from harness.targets import qemu
     target = _target(tmp_path)
 
     def boot(*args, console, **kwargs):
@@ -160,7 +163,7 @@ def test_a_guest_that_never_comes_up_fails_after_the_bounded_boots(tmp_path, mon
 
 def test_a_guest_error_after_it_came_up_is_not_retried(tmp_path, monkeypatch):
     """Once "up", stories may have run: a later failure is the run's, reported, never booted again."""
-    from harness import qemu
+    from harness.targets import qemu
     target = _target(tmp_path)
     calls = []
 

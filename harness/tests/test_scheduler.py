@@ -5,7 +5,9 @@ import time
 
 import pytest
 
-from harness import cases, catalogue, guest, repeats, scheduler, story_costs
+from harness.run import cases, scheduler, story_costs
+from harness.judge import catalogue, repeats
+from harness.targets import guest
 
 
 def test_waiting_items_run_together_cpu_bound_ones_up_to_the_slots():
@@ -174,7 +176,7 @@ def test_an_interrupt_does_not_wait_for_another_runs_lock(tmp_path, monkeypatch)
     """Another run on the machine holds the lock; Ctrl-C must still end this one at once."""
     import fcntl
     import subprocess
-    from harness import processes
+    from harness.run import processes
     monkeypatch.setattr(scheduler, "LOCKS", tmp_path)
     holder = subprocess.Popen(["flock", str(tmp_path / "S1.lock"), "sleep", "30"])
     try:

@@ -1,7 +1,7 @@
 """tcprepro's -k: words over result ids, joined by and/or/not and parentheses."""
 import pytest
 
-from harness import selection
+from harness.run import selection
 
 IDS = ["S1a/ipv4_loopback", "S1a/ipv6_veth", "S2a/ipv4", "S2b-one/ipv6", "S3b-reuse1-loopback/ipv4",
        "S3b-reuse1-veth/ipv4", "S4d-retries2/ipv4_veth", "S5-tcp_timestamps", "S10a/ipv4"]

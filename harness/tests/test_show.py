@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from harness import show
+from cli import show
 from reports.tests.builders import result, write_target
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reports import ladder, render_report
+from contract import ladder
+from reports import render_report
 
 from .builders import SCRIPT, result, write_target
 
@@ -118,7 +119,7 @@ def test_identical_kernels_share_a_cell_and_one_ladder(tmp_path):
 
 
 def test_the_harness_draws_the_svg_beside_the_pcap(tmp_path):
-    from harness import results
+    from harness.judge import results
     pcap = tmp_path / "evidence" / "x" / "client.pcap"
     pcap.parent.mkdir(parents=True)
     pcap.write_bytes(b"")

@@ -1,0 +1,1 @@
+"""Kernels: the running one, Debian's and local ones fetched into the cache, built ones."""

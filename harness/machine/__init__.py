@@ -1,0 +1,1 @@
+"""What this machine can do: the preflight of a run and `doctor`."""

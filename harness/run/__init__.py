@@ -1,0 +1,1 @@
+"""Running case programs: discovery, configurations, scheduling, processes, progress."""

@@ -1,0 +1,1 @@
+"""Targets: where case programs run (the host, a kernel booted in QEMU)."""
