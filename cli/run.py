@@ -220,6 +220,9 @@ def _finish_run(out: pathlib.Path, units: list, codes: dict, args, interrupted: 
         print(f"baseline {args.baseline}: {counts['same']} same, {counts['changed']} changed, {counts['new']} new, "
               f"{counts['gone']} gone: {written['md']}")
         statuses.append(comparison["exit_status"])
+    if args.history and documents:
+        from cli.history import command as history
+        statuses.append(history.after_run(args.history, out, args.gate_flaky))
     code = gate.exit_status(statuses)
     print(f"exit status {code}: {_EXIT_MEANING[code]}" if not interrupted else "exit status 130: interrupted")
     return gate.INTERRUPTED if interrupted else code
