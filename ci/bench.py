@@ -68,7 +68,8 @@ def measure_costs(build: pathlib.Path, spec: str | None, table_out: pathlib.Path
         where = "host"
     else:
         with tempfile.TemporaryDirectory(prefix="tcprepro-costs-") as folder:
-            argv = [str(REPO / "tcprepro"), "exec", "--kernel", spec, "--out", folder, "--",
+            # Every story alone, one after another, under TCG: far longer than a run.
+            argv = [str(REPO / "tcprepro"), "exec", "--kernel", spec, "--out", folder, "--guest-timeout", "7200", "--",
                     "/usr/bin/python3", str(REPO / "ci" / "bench.py"), "--costs",
                     "--build-dir", str(build.resolve()), "--table-out", f"{folder}/costs.json"]
             status = subprocess.run(argv, cwd=REPO).returncode

@@ -6,7 +6,9 @@
 # QEMU, busybox-static, cpio and kmod are for kernels booted in QEMU
 # (--kernel debian:...); the kernels themselves are fetched by the run that
 # asks for them, into /var/cache/tcprepro. rsync, patch, flex, bison, bc,
-# libelf-dev and ccache are for `./tcprepro kernel build`.
+# libelf-dev and ccache are for `./tcprepro kernel build`. python3-sqlalchemy and
+# python3-psycopg2 are for the history store (SQLite or PostgreSQL); postgresql is the
+# server its tests start in a temp folder (harness/tests/postgres.py).
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -17,6 +19,7 @@ packages="
   iproute2 iptables nftables util-linux
   python3-pytest python3-jinja2 python3-jsonschema python3-yaml
   python3-pil chromium
+  python3-sqlalchemy python3-psycopg2 postgresql
   qemu-system-x86 busybox-static cpio kmod xz-utils zstd
   rsync patch flex bison bc libelf-dev ccache
 "

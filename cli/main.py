@@ -1,4 +1,4 @@
-"""The `./tcprepro` command: run, list, doctor, report, compare, show, exec, kernel build.
+"""The `./tcprepro` command: run, list, doctor, report, compare, show, history, exec, kernel build.
 
 This module only parses and dispatches: each subcommand is one module of cli/
 (`cmd_<name>`). Input is checked before anything runs; a bad option is a
@@ -50,6 +50,11 @@ def parser() -> argparse.ArgumentParser:
     run_parser.add_argument("--baseline", type=pathlib.Path, metavar="DIR",
                      help="compare the results with an earlier run's folder at the end (compare.json, compare.md); "
                           "a changed result makes the run exit 1")
+    run_parser.add_argument("--history", metavar="PATH|URL",
+                            help="add the results to this history store at the end (./tcprepro history) and print "
+                                 "the results flaky on this kernel; they do not change the exit status unless --gate-flaky")
+    run_parser.add_argument("--gate-flaky", action="store_true",
+                            help="with --history: a result flaky on this kernel build and configuration makes the run exit 1")
     run_parser.add_argument("-k", metavar="EXPR", help="result ids to run, as `list --variants` prints them, joined by and/or/not "
                                                 "and parentheses; a word takes the ids it starts, e.g. 'S1a and ipv6'")
     run_parser.add_argument("--out", type=pathlib.Path, help="result directory (default results/<run-id>)")
@@ -100,6 +105,9 @@ def parser() -> argparse.ArgumentParser:
                         help="only configure: check that every option of the fragment survives on this source")
     kbuild.set_defaults(func=_command("kernel_command", "cmd_kernel_build"))
 
+    from cli import bisect
+    bisect.add_parser(sub, ACCELERATORS, _command)
+
     lst = sub.add_parser("list", help="list scenarios and the claims they test")
     lst.add_argument("--variants", action="store_true",
                      help="print every result id (scenario/variant) of the built case programs, one a line")
@@ -133,6 +141,9 @@ def parser() -> argparse.ArgumentParser:
                      help="the run's directory (default: the newest under results/)")
     sho.add_argument("--kernel", metavar="K", help="only this target (e.g. host, debian:bookworm), release or version")
     sho.set_defaults(func=_command("show", "cmd_show"))
+
+    from cli.history import command as history  # argparse only: the store's modules load when a command runs
+    history.add_parser(sub)
     return top
 
 

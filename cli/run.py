@@ -44,11 +44,8 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
     guests = [s for s in specs if s.kind != "host"]
     parallel = max(1, min(len(guests), os.cpu_count() or 1))
     cpus = max(1, (os.cpu_count() or 1) // parallel)
-    configs = {}
-    for spec in specs:
-        if spec.kind == "host":
-            configs[spec.slug] = "host"
-            continue
+
+    def prepare(spec):
         try:
             image = kernel_store.prepare(spec)
             accelerator = qemu.choose_accelerator(accel, image)
@@ -56,12 +53,24 @@ def _prepare_guests(specs: list, accel: str, build_dir: pathlib.Path, guest_time
         except (kernel_store.KernelSpecError, kernel_store.CacheError, guest_image.ImageError,
                 qemu.GuestError) as error:
             raise UsageError(str(error)) from None
+        return image, accelerator
+
+    # Side by side: each suite has its own cache lock, and asking apt about one
+    # suite's index takes seconds that the other suites need not wait for.
+    import concurrent.futures
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(guests))) as pool:
+        prepared = dict(zip([s.slug for s in guests], pool.map(prepare, guests)))
+    configs = {}
+    for spec in specs:
+        if spec.kind == "host":
+            configs[spec.slug] = "host"
+            continue
+        image, accelerator = prepared[spec.slug]
         print(f"{spec.name}: {image.release} ({', '.join(image.packages) or image.vmlinuz}), {accelerator}")
         configs[spec.slug] = json.dumps({"spec": spec.name, "kernel_spec": spec.text, "image": image.to_json(),
                                          "accelerator": accelerator,
                                          "cpus": cpus, "timeout": guest_timeout, "build": str(build_dir)})
     return configs
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +220,9 @@ def _finish_run(out: pathlib.Path, units: list, codes: dict, args, interrupted: 
         print(f"baseline {args.baseline}: {counts['same']} same, {counts['changed']} changed, {counts['new']} new, "
               f"{counts['gone']} gone: {written['md']}")
         statuses.append(comparison["exit_status"])
+    if args.history and documents:
+        from cli.history import command as history
+        statuses.append(history.after_run(args.history, out, args.gate_flaky))
     code = gate.exit_status(statuses)
     print(f"exit status {code}: {_EXIT_MEANING[code]}" if not interrupted else "exit status 130: interrupted")
     return gate.INTERRUPTED if interrupted else code

@@ -67,6 +67,8 @@ def _check_run_options(args) -> tuple[list, list]:
             raise UsageError(str(error)) from None
     if args.baseline:
         _check_result_dirs("--baseline", [args.baseline])
+    if args.gate_flaky and not args.history:
+        raise UsageError("--gate-flaky needs --history STORE: flaky is judged over the store's earlier runs")
     from harness.outputs import kcidb
     if not kcidb.ORIGIN_PATTERN.match(args.kcidb_origin):
         raise UsageError(f"--kcidb-origin {args.kcidb_origin!r}: KCIDB origins are lower-case letters, digits and '_'")
@@ -75,6 +77,9 @@ def _check_run_options(args) -> tuple[list, list]:
     if args.out is not None:
         _check_out(args.out.resolve(), guests=any(s.kind != "host" for s in specs))
     preflight.check(guests=any(s.kind != "host" for s in specs))
+    if args.history:
+        from cli.history import command as history
+        history.check_run_store(args.history)
     try:
         checked, notes = configs.check(proposed, host_target=any(s.kind == "host" for s in specs))
     except configs.ConfigError as error:

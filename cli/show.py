@@ -30,9 +30,13 @@ def newest_run(results_root: pathlib.Path) -> pathlib.Path:
 
 
 def select_result(result_sets: list[ResultSet], wanted: str) -> str:
-    """The one result id that `wanted` names: the id, a unique prefix of it, or else a unique part
+    """The one result id that `wanted` names in these result sets."""
+    return pick_id(list(dict.fromkeys(r["id"] for rs in result_sets for r in rs.results)), wanted, "this run")
+
+
+def pick_id(ids: list[str], wanted: str, where: str) -> str:
+    """The one id of ids that `wanted` names: the id, a unique prefix of it, or else a unique part
     of it (any case)."""
-    ids = list(dict.fromkeys(r["id"] for rs in result_sets for r in rs.results))
     if wanted in ids:
         return wanted
     found = [rid for rid in ids if rid.startswith(wanted)] or [rid for rid in ids if wanted.lower() in rid.lower()]
@@ -44,7 +48,7 @@ def select_result(result_sets: list[ResultSet], wanted: str) -> str:
     close = difflib.get_close_matches(wanted, ids, n=4, cutoff=0.4)
     hint = (f"close matches: {', '.join(close)}" if close
             else f"none is close; its {len(ids)} ids look like {ids[0]}" if ids else "it has no results")
-    raise ShowError(f"no result {wanted!r} in this run; {hint}")
+    raise ShowError(f"no result {wanted!r} in {where}; {hint}")
 
 
 def select_kernels(result_sets: list[ResultSet], kernel: str | None) -> list[ResultSet]:

@@ -15,7 +15,7 @@ TEMPLATES = pathlib.Path(__file__).resolve().parents[2] / "ci" / "templates"
 VARIABLES = {
     "${{ matrix.kernel }}": "debian:bookworm", "${{ matrix.shard }}": "1/2", "$KERNEL": "debian:bookworm",
     "$SHARD": "1/2", "$CI_JOB_ID": "42", "$BASELINE_DIR": "baseline",
-    "$TCPREPRO_DIR": "/opt/tcprepro", "$status": "0",
+    "$TCPREPRO_DIR": "/opt/tcprepro", "$status": "0", "$HISTORY_STORE": "history/history.sqlite",
 }
 
 
@@ -78,6 +78,23 @@ def test_the_gitlab_pipeline_runs_a_parallel_matrix():
                if line.strip() and not line.startswith("#")]
     assert matrix["KERNEL"] == kernels and matrix["SHARD"] == ["1/2", "2/2"]
     assert data["tcprepro-merge"]["stage"] == "merge"
+
+
+@pytest.mark.parametrize("name", ["github-actions.yml", "gitlab-ci.yml"])
+def test_the_merge_job_keeps_a_history_and_prints_flakes_and_changes(name):
+    data = yaml.safe_load((TEMPLATES / name).read_text())
+    merge = data["jobs"]["merge"] if name.startswith("github") else data["tcprepro-merge"]
+    commands = [c for line in shell_lines(TEMPLATES / name) for c in tcprepro_commands(line) if c[0] == "history"]
+    assert [c[1] for c in commands] == ["add", "flakes", "changes", "report"]
+    assert all(c[c.index("--store") + 1] == "history/history.sqlite" for c in commands)
+    if name.startswith("github"):  # carried in the Actions cache from the last pipeline, or on a server
+        cache = next(s for s in merge["steps"] if s.get("uses", "").startswith("actions/cache"))
+        assert cache["with"]["path"] == "history" and cache["with"]["restore-keys"] == "tcprepro-history-"
+        assert "secrets.TCPREPRO_HISTORY_URL" in merge["env"]["HISTORY_STORE"]
+    else:  # handed on as the merge job's artifact, fetched by the next one
+        assert "history/" in merge["artifacts"]["paths"]
+        assert any("jobs/artifacts/" in line and "job=tcprepro-merge" in line for line in merge["script"])
+    assert "python3-sqlalchemy python3-psycopg2" in "\n".join(shell_lines(TEMPLATES / name))
 
 
 def test_the_lava_definition_reports_through_lava_test_case():
